@@ -1,0 +1,115 @@
+"""Behaviour of the preflight role on real Debian hosts.
+
+Each test runs the role for real (molecule/preflight/probe.yml) against the
+scenario's host with one condition changed, and checks what the operator
+sees and that nothing after preflight ran.
+"""
+
+import json
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+PROBE = ROOT / "molecule" / "preflight" / "probe.yml"
+SENTINEL = "/root/preflight-sentinel"
+
+
+def run_probe(host, extra_vars=None, check=False):
+    name = host.backend.host
+    cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], "--limit", name, str(PROBE)]
+    if extra_vars:
+        cmd += ["-e", json.dumps(extra_vars)]
+    if check:
+        cmd.append("--check")
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.fixture(autouse=True)
+def clean_sentinel(host):
+    host.run("rm -f %s", SENTINEL)
+    yield
+    host.run("rm -f %s", SENTINEL)
+
+
+def test_passing_checks_let_the_play_go_on(host):
+    rc, out = run_probe(host)
+    assert rc == 0, out
+    assert ", 0 failed" in out
+    sentinel = host.file(SENTINEL)
+    assert sentinel.exists and sentinel.user == "root" and sentinel.mode == 0o600
+
+
+def test_missing_required_variable_stops_before_any_change(host):
+    rc, out = run_probe(host, {"preflight_required_vars": [
+        {"name": "aiquiz_public_hostname", "hint": "the public name"},
+        {"name": "aiquiz_release_channel", "hint": "stable or beta"}]})
+    assert rc == 2, out
+    name = host.backend.host
+    assert "PREFLIGHT FAILED" in out
+    assert "host %s, check required_var:aiquiz_release_channel" % name in out
+    assert "Fix: set aiquiz_release_channel in the inventory (group_vars or host_vars): stable or beta" in out
+    assert "required_var:aiquiz_public_hostname" not in out
+    assert not host.file(SENTINEL).exists
+
+
+def test_busy_port_is_refused_naming_the_process(host):
+    unit = "preflight-busy"
+    host.run("systemctl stop %s", unit)
+    started = host.run("systemd-run --unit=%s python3 -m http.server 18080 --bind 127.0.0.1", unit)
+    assert started.rc == 0, started.stderr
+    try:
+        assert host.socket("tcp://127.0.0.1:18080").is_listening or _wait_listening(host, 18080)
+        rc, out = run_probe(host)
+        assert rc == 2, out
+        assert "check port:tcp/18080" in out
+        assert "python3" in out
+        assert not host.file(SENTINEL).exists
+        # The same listener is accepted once it is the expected process.
+        rc, out = run_probe(host, {"preflight_ports_free": [
+            {"port": 18080, "allowed_processes": ["python3"]}]})
+        assert rc == 0, out
+        assert host.file(SENTINEL).exists
+    finally:
+        host.run("systemctl stop %s", unit)
+
+
+def _wait_listening(host, port):
+    for _ in range(50):
+        if host.socket("tcp://127.0.0.1:%d" % port).is_listening:
+            return True
+        host.run("sleep 0.1")
+    return False
+
+
+def test_every_failed_check_is_reported_at_once(host):
+    rc, out = run_probe(host, {
+        "preflight_disk_checks": [{"path": "/var/lib/aiquiz-not-yet", "min_free_mb": 1 << 40}],
+        "preflight_dns_names": ["localhost", "no-such-name.invalid"],
+        "preflight_min_memory_available_mb": 1 << 30,
+    })
+    assert rc == 2, out
+    for check in ("disk_free:/var/lib/aiquiz-not-yet", "dns:no-such-name.invalid", "memory_available"):
+        assert "check %s" % check in out, out
+    assert "dns:localhost" not in out
+    assert not host.file(SENTINEL).exists
+
+
+def test_check_mode_runs_the_checks_and_changes_nothing(host):
+    rc, out = run_probe(host, {"preflight_required_vars": [{"name": "aiquiz_release_channel"}]}, check=True)
+    assert rc == 2, out
+    assert "required_var:aiquiz_release_channel" in out
+    rc, out = run_probe(host, check=True)
+    assert rc == 0, out
+    assert not host.file(SENTINEL).exists
+
+
+def test_invalid_variable_is_refused_naming_it(host):
+    rc, out = run_probe(host, {"preflight_ports_free": [{"port": "https"}]})
+    assert rc == 2, out
+    assert "preflight_ports_free" in out
+    assert not host.file(SENTINEL).exists

@@ -1,0 +1,62 @@
+"""go-live.yml on the lab: it completes, it is idempotent, and bad input
+stops it in preflight before anything changes."""
+
+import json
+import subprocess
+import sys
+
+from helpers import ROOT, ansible_env, run_playbook
+
+
+def test_lab_inventory_groups_the_hosts_like_production(lab):
+    proc = subprocess.run(["ansible-inventory", "-i", "inventories/lab", "--list"], cwd=ROOT,
+                          env=ansible_env(), capture_output=True, text=True, check=True, timeout=120)
+    inv = json.loads(proc.stdout)
+    assert set(inv["edge"]["hosts"]) == {"edge1"}
+    assert set(inv["app"]["hosts"]) == {"app1", "app2"}
+    assert set(inv["canary"]["hosts"]) == {"app1"}
+    assert set(inv["data"]["hosts"]) == {"data1"}
+    assert set(inv["monitoring"]["hosts"]) == {"mon1"}
+    assert set(inv["_meta"]["hostvars"]) == lab
+
+
+def test_golive_completes_on_every_lab_host(lab):
+    run = run_playbook("playbooks/go-live.yml")
+    assert run.rc == 0, run.output[-3000:]
+    assert set(run.stats) == lab
+    for host, s in run.stats.items():
+        assert s["failures"] == 0 and s["unreachable"] == 0, (host, s)
+        assert s["ok"] > 0, (host, s)
+
+
+def test_second_golive_changes_nothing(lab):
+    run = run_playbook("playbooks/go-live.yml")
+    assert run.rc == 0, run.output[-3000:]
+    assert {h: s["changed"] for h, s in run.stats.items()} == {h: 0 for h in lab}
+
+
+def test_missing_required_variable_stops_golive_in_preflight(lab):
+    run = run_playbook("playbooks/go-live.yml", "-e", "aiquiz_public_hostname=", json_output=False)
+    assert run.rc == 2, run.output[-3000:]
+    assert "PREFLIGHT FAILED: nothing was changed" in run.output
+    for host in lab:
+        assert "host %s, check required_var:aiquiz_public_hostname" % host in run.output
+    assert "changed=0" in run.output and "changed=1" not in run.output
+
+
+def test_lab_up_without_a_docker_engine_says_so_in_one_line(tmp_path):
+    env = ansible_env(DOCKER_HOST="unix://%s/absent.sock" % tmp_path)
+    proc = subprocess.run([sys.executable, "tests/lab/labctl.py", "up"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no usable Docker engine" in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_second_setup_rebuilds_no_image():
+    proc = subprocess.run(["bash", "tests/lab/setup.sh"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count(": cached (") == 2, proc.stdout
+    assert " built " not in proc.stdout

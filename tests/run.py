@@ -1,0 +1,166 @@
+"""Run the test suite: python3 tests/run.py [all|unit|sanity|lint|molecule|e2e] [-j N]
+
+Stages run side by side where they do not share anything (the lab, Molecule
+instances and linters are independent); each stage's output goes to
+tests/output/logs/<stage>.log and its tail is printed when it fails. The last
+line is `N passed, N failed`.
+"""
+
+import argparse
+import concurrent.futures
+import os
+import subprocess
+import sys
+import threading
+import time
+import xml.etree.ElementTree as ET
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "tests", "output")
+LOGS = os.path.join(OUT, "logs")
+VENV_BIN = os.path.join(ROOT, ".venv", "bin")
+PRINT_LOCK = threading.Lock()
+
+
+def say(msg):
+    with PRINT_LOCK:
+        print(msg, flush=True)
+
+
+def env():
+    e = dict(os.environ)
+    e["PATH"] = VENV_BIN + os.pathsep + e.get("PATH", "")
+    e["ANSIBLE_CONFIG"] = os.path.join(ROOT, "ansible.cfg")
+    e.setdefault("ANSIBLE_FORCE_COLOR", "0")
+    e["PY_COLORS"] = "0"
+    e["NO_COLOR"] = "1"
+    return e
+
+
+def junit_counts(path):
+    """(passed, failed) from a pytest JUnit XML file."""
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError):
+        return None
+    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
+    tests = failed = skipped = 0
+    for s in suites:
+        tests += int(s.get("tests", 0))
+        failed += int(s.get("failures", 0)) + int(s.get("errors", 0))
+        skipped += int(s.get("skipped", 0))
+    return tests - failed - skipped, failed, skipped
+
+
+class Result:
+    def __init__(self, name, passed, failed, seconds, log, skipped=0, note=""):
+        self.name, self.passed, self.failed = name, passed, failed
+        self.seconds, self.log, self.skipped, self.note = seconds, log, skipped, note
+
+
+def run_stage(name, cmd, junit=None, timeout=3600, lifecycle=False):
+    """Run one stage. lifecycle: the command itself counts as one test on
+    top of its JUnit cases (a Molecule scenario's converge, idempotence and
+    check runs, before its Testinfra cases)."""
+    log = os.path.join(LOGS, name.replace("/", "-") + ".log")
+    say("start  %s" % name)
+    started = time.monotonic()
+    with open(log, "w", encoding="utf-8") as fh:
+        fh.write("$ %s\n" % " ".join(cmd))
+        fh.flush()
+        try:
+            rc = subprocess.run(cmd, cwd=ROOT, env=env(), stdout=fh, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, timeout=timeout, check=False).returncode
+        except subprocess.TimeoutExpired:
+            fh.write("\nTIMEOUT after %d s\n" % timeout)
+            rc = -1
+    seconds = time.monotonic() - started
+    if junit and os.path.exists(junit) and os.path.getmtime(junit) < time.time() - seconds - 1:
+        os.unlink(junit)  # left by an earlier run
+    counts = junit_counts(junit) if junit else None
+    if counts:
+        passed, failed, skipped = counts
+        if lifecycle:
+            passed, failed = (passed + 1, failed) if rc == 0 else (passed, failed + 1)
+        # A crash outside any test case still fails the stage.
+        if rc != 0 and failed == 0:
+            failed = 1
+    else:
+        passed, failed, skipped = (1, 0, 0) if rc == 0 else (0, 1, 0)
+    res = Result(name, passed, failed, seconds, log, skipped)
+    status = "ok" if failed == 0 else "FAILED"
+    say("%-6s %-28s %6.1f s  %d passed, %d failed%s" % (
+        status, name, seconds, passed, failed, ", %d skipped" % skipped if skipped else ""))
+    if failed:
+        with open(log, encoding="utf-8", errors="replace") as fh:
+            tail = fh.readlines()[-40:]
+        say("------ tail of %s ------\n%s------" % (os.path.relpath(log, ROOT), "".join(tail)))
+    return res
+
+
+def pytest_stage(name, paths, extra=()):
+    junit = os.path.join(OUT, "junit-%s.xml" % name)
+    cmd = [os.path.join(VENV_BIN, "pytest"), "-q", "-p", "no:cacheprovider",
+           "--junitxml=" + junit] + list(extra) + list(paths)
+    return lambda: run_stage(name, cmd, junit=junit)
+
+
+def scenarios():
+    base = os.path.join(ROOT, "molecule")
+    return sorted(d for d in os.listdir(base)
+                  if os.path.isfile(os.path.join(base, d, "molecule.yml")))
+
+
+def molecule_stage(scenario):
+    cmd = [os.path.join(VENV_BIN, "molecule"), "test", "-s", scenario]
+    junit = os.path.join(OUT, "junit-molecule-%s.xml" % scenario)
+    return lambda: run_stage("molecule/" + scenario, cmd, junit=junit, timeout=1800, lifecycle=True)
+
+
+def stages_for(what):
+    unit = [("unit", pytest_stage("unit", ["tests/unit"]))]
+    lint = [
+        ("yamllint", lambda: run_stage("yamllint", [os.path.join(VENV_BIN, "yamllint"), "--strict", "."])),
+        ("ansible-lint", lambda: run_stage("ansible-lint", [os.path.join(VENV_BIN, "ansible-lint"),
+                                                            "--profile", "production", "--offline"])),
+        ("docs", lambda: run_stage("docs", [sys.executable, "tests/docs.py", "--check"])),
+    ]
+    sanity = [("sanity", lambda: run_stage("sanity", ["bash", "tests/sanity.sh"]))]
+    molecule = [("molecule/" + s, molecule_stage(s)) for s in scenarios()]
+    e2e = [("e2e", pytest_stage("e2e", ["tests/e2e"]))]
+    table = {"unit": unit, "lint": lint, "sanity": sanity, "molecule": molecule, "e2e": e2e}
+    if what == "all":
+        # Longest first, so the slow ones start while the short ones fill the gaps.
+        return e2e + molecule + unit + lint + sanity
+    return table[what]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("what", nargs="?", default="all",
+                        choices=["all", "unit", "sanity", "lint", "molecule", "e2e"])
+    parser.add_argument("-j", "--jobs", type=int, default=int(os.environ.get("AIQUIZ_TEST_JOBS", "3")))
+    args = parser.parse_args()
+    os.makedirs(LOGS, exist_ok=True)
+    if not os.path.exists(os.path.join(VENV_BIN, "ansible-playbook")):
+        print("run `make setup` first: .venv is missing", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    stages = stages_for(args.what)
+    results = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        for fut in [pool.submit(fn) for _name, fn in stages]:
+            results.append(fut.result())
+    total = time.monotonic() - started
+    say("\nstage timings (wall %.0f s):" % total)
+    for r in sorted(results, key=lambda r: -r.seconds):
+        say("  %-28s %6.1f s  %s" % (r.name, r.seconds, "ok" if not r.failed else "FAILED"))
+    passed = sum(r.passed for r in results)
+    failed = sum(r.failed for r in results)
+    skipped = sum(r.skipped for r in results)
+    say("%d passed, %d failed%s" % (passed, failed, ", %d skipped" % skipped if skipped else ""))
+    return 1 if failed or passed == 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
