@@ -38,18 +38,18 @@ def env():
 
 
 def junit_counts(path):
-    """(passed, failed) from a pytest JUnit XML file."""
+    """(found, passed, failed, skipped) from a pytest JUnit XML file."""
     try:
         root = ET.parse(path).getroot()
     except (OSError, ET.ParseError):
-        return None
+        return False, 0, 0, 0
     suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
     tests = failed = skipped = 0
     for s in suites:
         tests += int(s.get("tests", 0))
         failed += int(s.get("failures", 0)) + int(s.get("errors", 0))
         skipped += int(s.get("skipped", 0))
-    return tests - failed - skipped, failed, skipped
+    return True, tests - failed - skipped, failed, skipped
 
 
 class Result:
@@ -64,6 +64,8 @@ def run_stage(name, cmd, junit=None, timeout=3600, lifecycle=False):
     check runs, before its Testinfra cases)."""
     log = os.path.join(LOGS, name.replace("/", "-") + ".log")
     say("start  %s" % name)
+    if junit and os.path.exists(junit):
+        os.unlink(junit)  # left by an earlier run
     started = time.monotonic()
     with open(log, "w", encoding="utf-8") as fh:
         fh.write("$ %s\n" % " ".join(cmd))
@@ -75,11 +77,8 @@ def run_stage(name, cmd, junit=None, timeout=3600, lifecycle=False):
             fh.write("\nTIMEOUT after %d s\n" % timeout)
             rc = -1
     seconds = time.monotonic() - started
-    if junit and os.path.exists(junit) and os.path.getmtime(junit) < time.time() - seconds - 1:
-        os.unlink(junit)  # left by an earlier run
-    counts = junit_counts(junit) if junit else None
-    if counts:
-        passed, failed, skipped = counts
+    found, passed, failed, skipped = junit_counts(junit) if junit else (False, 0, 0, 0)
+    if found:
         if lifecycle:
             passed, failed = (passed + 1, failed) if rc == 0 else (passed, failed + 1)
         # A crash outside any test case still fails the stage.

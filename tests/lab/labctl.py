@@ -274,12 +274,11 @@ def cmd_status(args):
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        print("%-6s %-20s %-9s %-10s %-6s %-18s %s" % ("HOST", "CONTAINER", "STATE", "SYSTEMD",
-                                                     "DEBIAN", "GROUPS", "PORTS"))
+        fmt = "%-6s %-20s %-9s %-10s %-6s %-18s %s"
+        print(fmt % ("HOST", "CONTAINER", "STATE", "SYSTEMD", "DEBIAN", "GROUPS", "PORTS"))
         for r in rows:
-            print("%-6s %-20s %-9s %-10s %-6s %-18s %s" % (r["host"], r["container"], r["state"],
-                                                         r["systemd"], r["debian"],
-                                                         ",".join(r["groups"]), r["ports"]))
+            print(fmt % (r["host"], r["container"], r["state"], r["systemd"], r["debian"],
+                         ",".join(r["groups"]), r["ports"]))
     if any(r["state"] != "running" for r in rows):
         return 1
     return 0

@@ -79,7 +79,7 @@ def test_busy_port_is_refused_naming_the_process(host):
 
 
 def _wait_listening(host, port):
-    for _ in range(50):
+    for _attempt in range(50):
         if host.socket("tcp://127.0.0.1:%d" % port).is_listening:
             return True
         host.run("sleep 0.1")
