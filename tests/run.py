@@ -9,6 +9,7 @@ line is `N passed, N failed`.
 import argparse
 import concurrent.futures
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -52,6 +53,19 @@ def junit_counts(path):
     return True, tests - failed - skipped, failed, skipped
 
 
+def sanity_counts(log, rc):
+    """(passed, failed, skipped) of ansible-test sanity, one per sanity test."""
+    with open(log, encoding="utf-8", errors="replace") as fh:
+        text = fh.read()
+    ran = len(re.findall(r'^Running sanity test "', text, re.M))
+    skipped = len(re.findall(r'^WARNING: Skipping sanity test "', text, re.M))
+    m = re.search(r"The (\d+) sanity test\(s\) listed below \(out of (\d+)\) failed", text)
+    failed = int(m.group(1)) if m else (0 if rc == 0 else 1)
+    if ran == 0:
+        return (0, 1, 0) if rc else (0, 0, 0)
+    return max(ran - failed, 0), failed, skipped
+
+
 class Result:
     def __init__(self, name, passed, failed, seconds, log, skipped=0, note=""):
         self.name, self.passed, self.failed = name, passed, failed
@@ -84,6 +98,8 @@ def run_stage(name, cmd, junit=None, timeout=3600, lifecycle=False):
         # A crash outside any test case still fails the stage.
         if rc != 0 and failed == 0:
             failed = 1
+    elif name == "sanity":
+        passed, failed, skipped = sanity_counts(log, rc)
     else:
         passed, failed, skipped = (1, 0, 0) if rc == 0 else (0, 1, 0)
     res = Result(name, passed, failed, seconds, log, skipped)

@@ -5,7 +5,7 @@ set -uo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root" || exit 2
-APT_PACKAGES=(docker.io debootstrap git make python3-venv ca-certificates)
+APT_PACKAGES=(docker.io debootstrap git make python3-venv ca-certificates shellcheck)
 MIN_FREE_MB=${AIQUIZ_MIN_FREE_MB:-8192}
 DOCKER_LOG=${AIQUIZ_DOCKER_LOG:-/var/log/aiquiz-dockerd.log}
 
@@ -51,8 +51,8 @@ start_docker() {
   else
     nohup dockerd >"$DOCKER_LOG" 2>&1 &
   fi
-  local i
-  for i in $(seq 1 60); do
+  local _attempt
+  for _attempt in $(seq 1 60); do
     docker info >/dev/null 2>&1 && return 0
     sleep 0.5
   done
