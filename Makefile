@@ -10,7 +10,7 @@ PLAYBOOK_ARGS ?=
 .PHONY: help setup lab-up lab-down lab-status go-live test unit sanity lint molecule e2e bench docs lock clean
 
 help:
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
 setup: ## install what the lab and tests need (idempotent)
 	@bash tests/lab/setup.sh

@@ -139,6 +139,7 @@ def stages_for(what):
         ("ansible-lint", lambda: run_stage("ansible-lint", [os.path.join(VENV_BIN, "ansible-lint"),
                                                             "--profile", "production", "--offline"])),
         ("docs", lambda: run_stage("docs", [sys.executable, "tests/docs.py", "--check"])),
+        ("changelog", lambda: run_stage("changelog", [os.path.join(VENV_BIN, "antsibull-changelog"), "lint"])),
     ]
     sanity = [("sanity", lambda: run_stage("sanity", ["bash", "tests/sanity.sh"]))]
     molecule = [("molecule/" + s, molecule_stage(s)) for s in scenarios()]

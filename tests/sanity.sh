@@ -7,7 +7,8 @@ work=${AIQUIZ_SANITY_DIR:-/tmp/aiquiz-sanity}
 dest="$work/ansible_collections/aiquiz/ops"
 rm -rf "$dest" && mkdir -p "$dest"
 cd "$root"
-git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$dest"
+# collections/ only links back to this tree.
+git ls-files -co --exclude-standard -z -- . ':!collections' | xargs -0 cp --parents -t "$dest"
 cd "$dest"
 # A git repository lets ansible-test see exactly the project's files.
 git init -q && git add -A && git -c user.name=ci -c user.email=ci@localhost commit -qm sanity

@@ -421,7 +421,7 @@ def evaluate_memory(min_mb, observations):
                       'check that /proc is mounted and readable on the host')
     ok = available >= min_mb
     detail = 'MemAvailable is %d MiB, needs %d MiB' % (available, min_mb)
-    fix = ('free memory on the host (stop unneeded services) or add RAM, or lower min_memory_available_mb')
+    fix = ('free memory on the host (stop unneeded services) or add RAM, or lower preflight_min_memory_available_mb')
     return _check('memory_available', ok, detail, fix)
 
 
@@ -446,7 +446,7 @@ def evaluate_clock(max_skew, observations):
     skew = observations.get('clock_skew')
     ok = abs(skew) <= max_skew
     direction = 'ahead of' if skew >= 0 else 'behind'
-    detail = 'host clock is %.3f s %s the controller%s (max_clock_skew %.3f s)' % (
+    detail = 'host clock is %.3f s %s the controller%s (allowed: %.3f s)' % (
         abs(skew), direction, _duration(skew), max_skew)
     fix = ('enable time sync on the host (chrony or systemd-timesyncd, e.g. timedatectl set-ntp true) '
            'and check that the controller clock is synchronised too')

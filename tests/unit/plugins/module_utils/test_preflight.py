@@ -416,7 +416,7 @@ def test_evaluate_all_passing():
     assert by_name['python']['detail'] == 'Python 3.11.2 at /usr/bin/python3, needs >= 3.9'
     assert by_name['memory_available']['detail'] == 'MemAvailable is 3021 MiB, needs 1024 MiB'
     assert by_name['disk_free:/var/lib/docker']['detail'] == '/var/lib/docker (measured on /var) has 812 MiB free, needs 512 MiB'
-    assert by_name['clock_skew']['detail'] == 'host clock is 0.400 s ahead of the controller (max_clock_skew 2.000 s)'
+    assert by_name['clock_skew']['detail'] == 'host clock is 0.400 s ahead of the controller (allowed: 2.000 s)'
     assert by_name['dns:app2']['detail'] == 'app2 resolves to 172.18.0.3'
     assert by_name['port:tcp/80']['detail'] == 'tcp/80 is free'
     assert by_name['port:tcp/443']['detail'] == (
@@ -462,7 +462,7 @@ def test_evaluate_memory_failure_and_unreadable():
         'check': 'memory_available',
         'ok': False,
         'detail': 'MemAvailable is 3021 MiB, needs 4096 MiB',
-        'fix': 'free memory on the host (stop unneeded services) or add RAM, or lower min_memory_available_mb',
+        'fix': 'free memory on the host (stop unneeded services) or add RAM, or lower preflight_min_memory_available_mb',
     }
     unreadable = _observations(memory_available_mb=None, memory_error='could not read /proc/meminfo: boom')
     [_python, memory] = pf.evaluate(_params(min_memory_available_mb=1), unreadable)
@@ -471,9 +471,9 @@ def test_evaluate_memory_failure_and_unreadable():
 
 
 @pytest.mark.parametrize('skew, detail', [
-    (-3.25, 'host clock is 3.250 s behind the controller (max_clock_skew 2.000 s)'),
-    (7200.0, 'host clock is 7200.000 s ahead of the controller (about 2 h) (max_clock_skew 2.000 s)'),
-    (1785312000.0, 'host clock is 1785312000.000 s ahead of the controller (about 20663 days) (max_clock_skew 2.000 s)'),
+    (-3.25, 'host clock is 3.250 s behind the controller (allowed: 2.000 s)'),
+    (7200.0, 'host clock is 7200.000 s ahead of the controller (about 2 h) (allowed: 2.000 s)'),
+    (1785312000.0, 'host clock is 1785312000.000 s ahead of the controller (about 20663 days) (allowed: 2.000 s)'),
 ])
 def test_evaluate_clock_failure(skew, detail):
     [_python, clock] = pf.evaluate(_params(controller_time=0.0), _observations(clock_skew=skew))
