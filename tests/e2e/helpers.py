@@ -38,6 +38,7 @@ def run_playbook(playbook, *args, json_output=True, inventory="inventories/lab",
                           timeout=timeout, check=False)
     parsed = None
     if json_output:
+        # The JSON document, then whatever other callbacks print after it.
         start = proc.stdout.find("{")
-        parsed = json.loads(proc.stdout[start:]) if start >= 0 else None
+        parsed = json.JSONDecoder().raw_decode(proc.stdout[start:])[0] if start >= 0 else None
     return PlaybookRun(proc, parsed)

@@ -60,3 +60,30 @@ def test_second_setup_rebuilds_no_image():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count(": cached (") == 2, proc.stdout
     assert " built " not in proc.stdout
+
+
+def lab_exec(host, *cmd):
+    return subprocess.run(["docker", "exec", "aiquiz-lab-" + host] + list(cmd), capture_output=True, text=True,
+                          timeout=60, check=False)
+
+
+def test_golive_leaves_every_host_hardened_and_firewalled(lab):
+    for host in sorted(lab):
+        sshd = lab_exec(host, "/usr/sbin/sshd", "-T")
+        assert sshd.returncode == 0, (host, sshd.stderr)
+        assert "permitrootlogin no" in sshd.stdout and "passwordauthentication no" in sshd.stdout, host
+        table = lab_exec(host, "nft", "list", "chain", "inet", "aiquiz_filter", "input")
+        assert "policy drop;" in table.stdout, (host, table.stdout + table.stderr)
+
+
+CONNECT = ("import socket,sys\ns=socket.socket();s.settimeout(2)\n"
+           "try:\n s.connect((sys.argv[1],int(sys.argv[2])));print('open')\n"
+           "except ConnectionRefusedError:\n print('refused')\nexcept OSError:\n print('timeout')\n")
+
+
+def test_data_host_answers_app_hosts_only(lab):
+    # Nothing listens on 5432 yet: an allowed SYN is refused, a dropped one times out.
+    assert "data1" in lab
+    verdicts = {src: lab_exec(src, "python3", "-c", CONNECT, "data1", "5432").stdout.strip()
+                for src in ("app1", "app2", "edge1", "mon1")}
+    assert verdicts == {"app1": "refused", "app2": "refused", "edge1": "timeout", "mon1": "timeout"}

@@ -23,9 +23,13 @@ TOPOLOGY = os.path.join(HERE, "topology.json")
 # Bump when the way images are built changes; it is part of the cache key.
 RECIPE_VERSION = "3"
 MIRROR = os.environ.get("AIQUIZ_LAB_MIRROR", "http://deb.debian.org/debian")
+# Boot and Ansible needs, then packages the host roles install everywhere,
+# baked in so that each converge does not fetch them again (the roles still
+# declare them). openssh-server stays out: its host keys must be per host.
 BASE_PACKAGES = [
     "python3", "python3-apt", "systemd", "systemd-sysv", "dbus", "sudo",
     "iproute2", "procps", "ca-certificates", "gnupg", "curl", "less",
+    "vim-tiny", "chrony", "unattended-upgrades", "nftables", "auditd",
 ]
 SUITES = {"12": "bookworm", "13": "trixie"}
 IMAGE_REPO = "aiquiz-lab/debian"

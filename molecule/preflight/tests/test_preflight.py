@@ -5,28 +5,18 @@ scenario's host with one condition changed, and checks what the operator
 sees and that nothing after preflight ran.
 """
 
-import json
-import os
 import pathlib
-import subprocess
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[3]
-PROBE = ROOT / "molecule" / "preflight" / "probe.yml"
+from conftest import ansible_playbook
+
+PROBE = pathlib.Path(__file__).resolve().parents[1] / "probe.yml"
 SENTINEL = "/root/preflight-sentinel"
 
 
 def run_probe(host, extra_vars=None, check=False):
-    name = host.backend.host
-    cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], "--limit", name, str(PROBE)]
-    if extra_vars:
-        cmd += ["-e", json.dumps(extra_vars)]
-    if check:
-        cmd.append("--check")
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
-    return proc.returncode, proc.stdout + proc.stderr
+    return ansible_playbook(PROBE, extra_vars, limit=host.backend.host, check=check)
 
 
 @pytest.fixture(autouse=True)
