@@ -47,6 +47,8 @@ e2e: ## go-live.yml on the lab, twice, and its fault tests
 
 bench: setup ## benchmarks, printed as JSON
 	@python3 tests/bench/setup_golive.py
+	@python3 tests/bench/hosts.py --hosts 1
+	@python3 tests/bench/hosts.py --hosts 4
 
 docs: ## regenerate docs/api from the plugins' and roles' own documentation
 	@python3 tests/docs.py

@@ -155,7 +155,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("what", nargs="?", default="all",
                         choices=["all", "unit", "sanity", "lint", "molecule", "e2e"])
-    parser.add_argument("-j", "--jobs", type=int, default=int(os.environ.get("AIQUIZ_TEST_JOBS", "3")))
+    parser.add_argument("-j", "--jobs", type=int, default=int(os.environ.get("AIQUIZ_TEST_JOBS", "2")))
     args = parser.parse_args()
     os.makedirs(LOGS, exist_ok=True)
     if not os.path.exists(os.path.join(VENV_BIN, "ansible-playbook")):

@@ -17,8 +17,9 @@ description:
   - 'Each host gets the variables C(ansible_connection), C(ansible_host) (the container name), C(ansible_python_interpreter),
     C(lab_container_id), C(lab_container_name), C(lab_container_image), C(lab_container_state) and C(lab_networks)
     (a dictionary of network name to IPv4 address, empty when the container has none).'
-  - When O(docker_host) is not the default, the hosts also get C(ansible_docker_docker_host) so that the
-    P(community.docker.docker_api#connection) connection reaches the same engine.
+  - When O(docker_host) is not the default, the hosts also get the variable that points their connection at the same
+    engine, C(ansible_docker_extra_args) (C(-H <docker_host>)) for P(community.docker.docker#connection) or
+    C(ansible_docker_docker_host) for P(community.docker.docker_api#connection).
   - Uses a YAML configuration file whose name ends with C(aiquiz_lab.yml) or C(aiquiz_lab.yaml).
 author:
   - aiquiz.ops maintainers (!UNKNOWN)
@@ -55,7 +56,7 @@ options:
     description:
       - Value of C(ansible_connection) for every host.
     type: str
-    default: community.docker.docker_api
+    default: community.docker.docker
   include_stopped:
     description:
       - Whether containers that are not running are added too.
@@ -236,7 +237,7 @@ def container_networks(container):
     return dict((name, (net or {}).get('IPAddress') or '') for name, net in sorted(networks.items()))
 
 
-def connection_vars(name, connection='community.docker.docker_api', docker_host=DEFAULT_DOCKER_HOST):
+def connection_vars(name, connection='community.docker.docker', docker_host=DEFAULT_DOCKER_HOST):
     """Variables that let Ansible reach the container called name."""
     hostvars = {
         'ansible_connection': connection,
@@ -244,13 +245,17 @@ def connection_vars(name, connection='community.docker.docker_api', docker_host=
         'ansible_python_interpreter': PYTHON_INTERPRETER,
     }
     if docker_host and docker_host != DEFAULT_DOCKER_HOST:
-        # The variable community.docker.docker_api reads its docker_host option from.
-        hostvars['ansible_docker_docker_host'] = docker_host
+        if connection.endswith('docker_api'):
+            # The variable community.docker.docker_api reads its docker_host option from.
+            hostvars['ansible_docker_docker_host'] = docker_host
+        else:
+            # The Docker CLI connection passes these before `exec`.
+            hostvars['ansible_docker_extra_args'] = '-H %s' % docker_host
     return hostvars
 
 
 def hosts_from_containers(containers, label_prefix='ops.aiquiz.lab', include_stopped=False,
-                          connection='community.docker.docker_api', docker_host=DEFAULT_DOCKER_HOST, sanitize=to_safe_group_name):
+                          connection='community.docker.docker', docker_host=DEFAULT_DOCKER_HOST, sanitize=to_safe_group_name):
     """Map /containers/json entries to a list of (hostname, groups, hostvars).
 
     Containers that are not running are skipped unless include_stopped. The

@@ -21,7 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOPOLOGY = os.path.join(HERE, "topology.json")
 
 # Bump when the way images are built changes; it is part of the cache key.
-RECIPE_VERSION = "3"
+RECIPE_VERSION = "4"
 MIRROR = os.environ.get("AIQUIZ_LAB_MIRROR", "http://deb.debian.org/debian")
 # Boot and Ansible needs, then packages the host roles install everywhere,
 # baked in so that each converge does not fetch them again (the roles still
@@ -125,6 +125,11 @@ def customise_rootfs(root):
         link = os.path.join(root, "etc/systemd/system", unit)
         if not os.path.lexists(link):
             os.symlink("/dev/null", link)
+    # /tmp is a fresh tmpfs in every container; Debian's boot-time purge of it
+    # races with a first Ansible task still booting (its module vanishes).
+    os.makedirs(os.path.join(root, "etc/tmpfiles.d"), exist_ok=True)
+    with open(os.path.join(root, "etc/tmpfiles.d/tmp.conf"), "w", encoding="utf-8") as fh:
+        fh.write("d /tmp 1777 root root -\n")
     with open(os.path.join(root, "etc/apt/apt.conf.d/90aiquiz-lab"), "w", encoding="utf-8") as fh:
         fh.write('APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n')
     # Package lists stay (roles refresh them by cache age); downloaded .debs go.
@@ -247,9 +252,9 @@ def cmd_up(_args):
     print("lab %s: %d hosts up (%d started)" % (topo["lab"], len(topo["hosts"]), len(started)))
 
 
-def cmd_down(args):
+def cmd_down(args, topo=None):
     require_engine()
-    topo = load_topology()
+    topo = topo or load_topology()
     names = [c["Names"] for c in lab_containers(topo)]
     if names:
         docker("rm", "-f", *names)

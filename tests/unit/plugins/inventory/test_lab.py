@@ -126,7 +126,7 @@ def test_hosts_from_containers_maps_the_lab():
     assert by_name['app1'][1] == ['lab', 'app', 'canary']
     assert by_name['mon1'][1] == ['lab', 'monitoring']
     assert by_name['app1'][2] == {
-        'ansible_connection': 'community.docker.docker_api',
+        'ansible_connection': 'community.docker.docker',
         'ansible_host': 'aiquiz-lab-app1',
         'ansible_python_interpreter': '/usr/bin/python3',
         'lab_container_id': LAB[1]['Id'],
@@ -171,12 +171,17 @@ def test_hosts_from_containers_other_prefix_and_several_networks():
 
 
 def test_hosts_from_containers_connection_and_docker_host():
-    hosts = lab.hosts_from_containers([LAB[0]], PREFIX, connection='community.docker.docker', docker_host='tcp://192.0.2.1:2375')
+    hosts = lab.hosts_from_containers([LAB[0]], PREFIX, connection='community.docker.docker_api', docker_host='tcp://192.0.2.1:2375')
     hostvars = hosts[0][2]
-    assert hostvars['ansible_connection'] == 'community.docker.docker'
+    assert hostvars['ansible_connection'] == 'community.docker.docker_api'
     assert hostvars['ansible_docker_docker_host'] == 'tcp://192.0.2.1:2375'
+    assert 'ansible_docker_extra_args' not in hostvars
+    cli = lab.hosts_from_containers([LAB[0]], PREFIX, docker_host='tcp://192.0.2.1:2375')[0][2]
+    assert cli['ansible_connection'] == 'community.docker.docker'
+    assert cli['ansible_docker_extra_args'] == '-H tcp://192.0.2.1:2375'
+    assert 'ansible_docker_docker_host' not in cli
     default = lab.hosts_from_containers([LAB[0]], PREFIX)[0][2]
-    assert 'ansible_docker_docker_host' not in default
+    assert 'ansible_docker_docker_host' not in default and 'ansible_docker_extra_args' not in default
 
 
 def test_hosts_from_containers_empty():
@@ -337,10 +342,10 @@ def test_inventory_from_engine(engine, enabled, tmp_path):
     assert group_hosts(inventory, 'monitoring') == ['mon1']
 
     hostvars = manager.get_host('app1').get_vars()
-    assert hostvars['ansible_connection'] == 'community.docker.docker_api'
+    assert hostvars['ansible_connection'] == 'community.docker.docker'
     assert hostvars['ansible_host'] == 'aiquiz-lab-app1'
     assert hostvars['ansible_python_interpreter'] == '/usr/bin/python3'
-    assert hostvars['ansible_docker_docker_host'] == engine.url
+    assert hostvars['ansible_docker_extra_args'] == '-H ' + engine.url
     assert hostvars['lab_container_name'] == 'aiquiz-lab-app1'
     assert hostvars['lab_container_id'] == LAB[1]['Id']
     assert hostvars['lab_container_image'] == 'aiquiz-lab/debian:13'

@@ -1,0 +1,95 @@
+"""Benchmark: the host configuration roles (playbooks/site.yml: base, hardening,
+firewall) on fresh Debian 12 and 13 hosts.
+
+python3 tests/bench/hosts.py [--hosts N] [--runs N]
+
+Starts N fresh systemd hosts from the lab images (half Debian 12, half 13) on
+a network of their own, times the first converge and the idempotent re-runs,
+then removes them. Prints one JSON document; it asserts nothing.
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
+import labctl  # noqa: E402  pylint: disable=wrong-import-position
+
+TOPOLOGY = {"lab": "bench", "prefix": "aiquiz-bench", "network": "aiquiz-bench",
+            "capabilities": ["SYS_ADMIN", "NET_ADMIN"], "hosts": []}
+
+
+def recap(output):
+    hosts = {}
+    for m in re.finditer(r"^(\S+)\s+: ((?:\w+=\d+\s*)+)$", output, re.M):
+        hosts[m.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(2))}
+    return hosts
+
+
+def site(inventory):
+    env = dict(os.environ, PATH=os.path.join(ROOT, ".venv", "bin") + os.pathsep + os.environ["PATH"],
+               ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               AIQUIZ_AUDIT_SUMMARY="false")
+    started = time.monotonic()
+    proc = subprocess.run(["ansible-playbook", "-i", inventory, "playbooks/site.yml"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, check=False)
+    seconds = round(time.monotonic() - started, 2)
+    if proc.returncode != 0:
+        sys.exit("bench: site.yml failed: %s" % (proc.stdout + proc.stderr)[-600:])
+    return seconds, recap(proc.stdout)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--hosts", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    topo = dict(TOPOLOGY, hosts=[{"name": "bench%d" % i, "debian": "12" if i % 2 else "13", "groups": ["data"]}
+                                 for i in range(1, args.hosts + 1)])
+    labctl.require_engine()
+    labctl.cmd_down(argparse.Namespace(keep_volumes=False), topo)
+    labctl.docker("network", "create", topo["network"])
+    try:
+        deadline = time.monotonic() + 120
+        for host in topo["hosts"]:
+            labctl.docker(*labctl.host_run_args(topo, host)[0])
+        for host in topo["hosts"]:
+            labctl.wait_running(labctl.container_name(topo, host), deadline)
+        with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as inv:
+            inv.write(json.dumps({"all": {
+                "vars": {"ansible_connection": "community.docker.docker_api",
+                         "ansible_python_interpreter": "/usr/bin/python3",
+                         "hardening_os_auditd_start": False},
+                "children": {
+                    "data": {"hosts": {h["name"]: {"ansible_host": labctl.container_name(topo, h)}
+                                       for h in topo["hosts"]}},
+                    "edge": {"hosts": {}}, "app": {"hosts": {}}, "monitoring": {"hosts": {}}}}}))
+        first, first_recap = site(inv.name)
+        reruns, changed = [], 0
+        for _run in range(args.runs):
+            seconds, rc = site(inv.name)
+            reruns.append(seconds)
+            changed += sum(h.get("changed", 0) for h in rc.values())
+        os.unlink(inv.name)
+    finally:
+        labctl.cmd_down(argparse.Namespace(keep_volumes=False), topo)
+    median = sorted(reruns)[len(reruns) // 2]
+    print(json.dumps({
+        "hosts": args.hosts,
+        "converge_fresh_s": first,
+        "converge_fresh_changed": sum(h.get("changed", 0) for h in first_recap.values()),
+        "idempotent_s": reruns,
+        "idempotent_median_s": median,
+        "idempotent_changed": changed,
+        "tasks_per_host": max((h.get("ok", 0) + h.get("skipped", 0)) for h in first_recap.values()),
+    }, indent=2, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
