@@ -9,6 +9,7 @@ then removes them. Prints one JSON document; it asserts nothing.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -53,7 +54,9 @@ def main():
     topo = dict(TOPOLOGY, hosts=[{"name": "bench%d" % i, "debian": "12" if i % 2 else "13", "groups": ["data"]}
                                  for i in range(1, args.hosts + 1)])
     labctl.require_engine()
-    labctl.cmd_down(argparse.Namespace(keep_volumes=False), topo)
+    # labctl reports on stdout; keep stdout for the JSON document.
+    with contextlib.redirect_stdout(sys.stderr):
+        labctl.cmd_down(argparse.Namespace(keep_volumes=False), topo)
     labctl.docker("network", "create", topo["network"])
     try:
         deadline = time.monotonic() + 120
@@ -78,7 +81,8 @@ def main():
             changed += sum(h.get("changed", 0) for h in rc.values())
         os.unlink(inv.name)
     finally:
-        labctl.cmd_down(argparse.Namespace(keep_volumes=False), topo)
+        with contextlib.redirect_stdout(sys.stderr):
+            labctl.cmd_down(argparse.Namespace(keep_volumes=False), topo)
     median = sorted(reruns)[len(reruns) // 2]
     print(json.dumps({
         "hosts": args.hosts,
