@@ -54,25 +54,12 @@ def main():
     topo = dict(TOPOLOGY, hosts=[{"name": "bench%d" % i, "debian": "12" if i % 2 else "13", "groups": ["data"]}
                                  for i in range(1, args.hosts + 1)])
     labctl.require_engine()
-    # labctl reports on stdout; keep stdout for the JSON document.
-    with contextlib.redirect_stdout(sys.stderr):
-        labctl.cmd_down(argparse.Namespace(keep_volumes=False), topo)
-    labctl.docker("network", "create", topo["network"])
     try:
-        deadline = time.monotonic() + 120
-        for host in topo["hosts"]:
-            labctl.docker(*labctl.host_run_args(topo, host)[0])
-        for host in topo["hosts"]:
-            labctl.wait_running(labctl.container_name(topo, host), deadline)
+        # labctl reports on stdout; keep stdout for the JSON document.
+        with contextlib.redirect_stdout(sys.stderr):
+            inventory = labctl.start_fresh_hosts(topo)
         with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as inv:
-            inv.write(json.dumps({"all": {
-                "vars": {"ansible_connection": "community.docker.docker_api",
-                         "ansible_python_interpreter": "/usr/bin/python3",
-                         "hardening_os_auditd_start": False},
-                "children": {
-                    "data": {"hosts": {h["name"]: {"ansible_host": labctl.container_name(topo, h)}
-                                       for h in topo["hosts"]}},
-                    "edge": {"hosts": {}}, "app": {"hosts": {}}, "monitoring": {"hosts": {}}}}}))
+            inv.write(json.dumps(inventory))
         first, first_recap = site(inv.name)
         reruns, changed = [], 0
         for _run in range(args.runs):

@@ -27,27 +27,12 @@ UNTOUCHED = ["test ! -e /etc/ssh/sshd_config.d/10-aiquiz-hardening.conf",
 
 @pytest.fixture(scope="module")
 def fresh_hosts(tmp_path_factory):
-    down = argparse.Namespace(keep_volumes=False)
-    labctl.cmd_down(down, TOPOLOGY)
-    labctl.docker("network", "create", TOPOLOGY["network"])
     try:
-        for host in TOPOLOGY["hosts"]:
-            labctl.docker(*labctl.host_run_args(TOPOLOGY, host)[0])
-        for host in TOPOLOGY["hosts"]:
-            labctl.wait_running(labctl.container_name(TOPOLOGY, host), labctl.time.monotonic() + 90)
         inventory = tmp_path_factory.mktemp("inv") / "hosts.yml"
-        children = {g: {"hosts": {}} for g in ("edge", "app", "data", "monitoring")}
-        for host in TOPOLOGY["hosts"]:
-            children[host["groups"][0]]["hosts"][host["name"]] = {
-                "ansible_host": labctl.container_name(TOPOLOGY, host)}
-        inventory.write_text(json.dumps({"all": {
-            "vars": {"ansible_connection": "community.docker.docker",
-                     "ansible_python_interpreter": "/usr/bin/python3",
-                     "hardening_os_auditd_start": False},
-            "children": children}}))
+        inventory.write_text(json.dumps(labctl.start_fresh_hosts(TOPOLOGY)))
         yield inventory
     finally:
-        labctl.cmd_down(down, TOPOLOGY)
+        labctl.cmd_down(argparse.Namespace(keep_volumes=False), TOPOLOGY)
 
 
 def test_check_mode_on_fresh_hosts_reports_changes_and_changes_nothing(fresh_hosts):

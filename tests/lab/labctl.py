@@ -221,6 +221,29 @@ def wait_running(name, deadline):
     raise LabError("%s did not boot: systemd state %r after 90 s" % (name, state or "unknown"))
 
 
+def start_fresh_hosts(topo):
+    """Fresh hosts of a throwaway topology (benchmarks, tests): replace any left
+    over, start them on their own network, wait for the boot; return an
+    inventory (dict) that reaches them with the Docker CLI connection, every
+    production group present."""
+    cmd_down(argparse.Namespace(keep_volumes=False), topo)
+    docker("network", "create", "--label", "%s.lab=%s" % (LABEL, topo["lab"]), topo["network"])
+    for host in topo["hosts"]:
+        docker(*host_run_args(topo, host)[0])
+    deadline = time.monotonic() + 90
+    children = {group: {"hosts": {}} for group in ("edge", "app", "data", "monitoring")}
+    for host in topo["hosts"]:
+        wait_running(container_name(topo, host), deadline)
+        for group in host["groups"]:
+            children.setdefault(group, {"hosts": {}})["hosts"][host["name"]] = {
+                "ansible_host": container_name(topo, host)}
+    return {"all": {"vars": {"ansible_connection": "community.docker.docker",
+                             "ansible_python_interpreter": "/usr/bin/python3",
+                             # Containers cannot load audit rules.
+                             "hardening_os_auditd_start": False},
+                    "children": children}}
+
+
 def cmd_up(_args):
     require_engine()
     topo = load_topology()
