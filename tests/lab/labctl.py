@@ -1,6 +1,7 @@
-"""Lab control: base images, and the lab's systemd hosts as Docker containers.
+"""Lab control: base images, the lab's systemd hosts as Docker containers,
+and the sample workload's images in the lab registry.
 
-Usage: python3 tests/lab/labctl.py {images|up|down|status} [--json]
+Usage: python3 tests/lab/labctl.py {images|up|down|status|registry|workloads} [options]
 
 Standard library only: it runs before the venv exists. Every failure ends
 with one line on stderr and exit code 2, never a traceback.
@@ -8,6 +9,7 @@ with one line on stderr and exit code 2, never a traceback.
 
 import argparse
 import concurrent.futures
+import contextlib
 import hashlib
 import json
 import os
@@ -16,9 +18,19 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOPOLOGY = os.path.join(HERE, "topology.json")
+ROOT = os.path.dirname(os.path.dirname(HERE))
+WORKLOADS = os.path.join(ROOT, "tests", "workloads")
+WORKLOAD_IMAGES = ("quiz-api", "quiz-web", "quiz-worker")
+WORKLOAD_TAGS = ("1.0.0", "1.1.0", "1.2.0")
+# Releases built to fail readiness (/readyz always 503): the rollback drill.
+FAIL_READY_TAGS = ("1.2.0",)
+WORKLOAD_NAMESPACE = "aiquiz"
+DEFAULT_REGISTRY = "127.0.0.1:5000"
 
 # Bump when the way images are built changes; it is part of the cache key.
 RECIPE_VERSION = "4"
@@ -33,6 +45,15 @@ BASE_PACKAGES = [
 ]
 SUITES = {"12": "bookworm", "13": "trixie"}
 IMAGE_REPO = "aiquiz-lab/debian"
+# The workload's runtime (tests/workloads): Python 3 and the three client
+# libraries on Debian 12, tini as PID 1, no systemd.
+RUNTIME_RECIPE_VERSION = "1"
+RUNTIME_VERSION = "12"
+RUNTIME_PACKAGES = [
+    "python3", "python3-psycopg2", "python3-redis", "python3-pika",
+    "ca-certificates", "tini",
+]
+RUNTIME_REPO = "aiquiz-lab/runtime"
 LABEL = "ops.aiquiz.lab"
 
 
@@ -53,8 +74,8 @@ def run(cmd, check=True, capture=True, **kwargs):
     return proc
 
 
-def docker(*args, check=True):
-    return run(["docker"] + list(args), check=check)
+def docker(*args, check=True, **kwargs):
+    return run(["docker"] + list(args), check=check, **kwargs)
 
 
 def require_engine():
@@ -70,6 +91,16 @@ def recipe_hash(version):
         "suite": SUITES[version],
         "mirror": MIRROR,
         "packages": sorted(BASE_PACKAGES),
+    }
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def runtime_recipe_hash():
+    recipe = {
+        "recipe": RUNTIME_RECIPE_VERSION,
+        "suite": SUITES[RUNTIME_VERSION],
+        "mirror": MIRROR,
+        "packages": sorted(RUNTIME_PACKAGES),
     }
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -113,6 +144,64 @@ def build_image(version):
     docker("tag", pinned, alias)
     print("  debian %s: built %s in %.0f s" % (version, pinned, time.monotonic() - started))
     return pinned
+
+
+def build_runtime_image():
+    """Build (or reuse) the workload runtime image aiquiz-lab/runtime:12."""
+    digest = runtime_recipe_hash()
+    pinned = "%s:%s-%s" % (RUNTIME_REPO, RUNTIME_VERSION, digest)
+    alias = "%s:%s" % (RUNTIME_REPO, RUNTIME_VERSION)
+    if image_exists(pinned):
+        docker("tag", pinned, alias)
+        print("  runtime %s: cached (%s)" % (RUNTIME_VERSION, pinned))
+        return pinned
+    started = time.monotonic()
+    suite = SUITES[RUNTIME_VERSION]
+    root = tempfile.mkdtemp(prefix="aiquiz-runtime-", dir="/var/tmp")
+    try:
+        proc = run(["debootstrap", "--variant=minbase", "--include=" + ",".join(RUNTIME_PACKAGES),
+                    suite, root, MIRROR], check=False)
+        if proc.returncode != 0:
+            tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:]
+            raise LabError("debootstrap %s (runtime) failed (is %s reachable?): %s"
+                           % (suite, MIRROR, tail[0] if tail else "no output"))
+        slim_rootfs(root)
+        tar = subprocess.Popen(["tar", "-C", root, "-c", "."], stdout=subprocess.PIPE)
+        imp = subprocess.run(
+            ["docker", "import",
+             "-c", 'ENTRYPOINT ["/usr/bin/tini", "--"]',
+             "-c", 'CMD ["python3"]',
+             "-c", "ENV LANG=C.UTF-8 PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1",
+             "-c", "LABEL %s.recipe=%s" % (LABEL, digest),
+             "-", pinned], stdin=tar.stdout, capture_output=True, text=True, check=False)
+        tar.stdout.close()
+        tar.wait()
+        if imp.returncode != 0 or tar.returncode != 0:
+            raise LabError("docker import of the runtime image failed: %s" % imp.stderr.strip())
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    docker("tag", pinned, alias)
+    print("  runtime %s: built %s in %.0f s" % (RUNTIME_VERSION, pinned, time.monotonic() - started))
+    return pinned
+
+
+def slim_rootfs(root):
+    """A runtime needs no documentation, translations, package lists or caches."""
+    for rel in ("usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale",
+                "usr/share/lintian", "var/lib/apt/lists", "var/cache/apt", "var/cache/debconf",
+                "var/log"):
+        path = os.path.join(root, rel)
+        if os.path.isdir(path):
+            for name in os.listdir(path):
+                full = os.path.join(path, name)
+                if os.path.isdir(full) and not os.path.islink(full):
+                    shutil.rmtree(full, ignore_errors=True)
+                else:
+                    os.unlink(full)
+    os.makedirs(os.path.join(root, "var/lib/apt/lists/partial"), exist_ok=True)
+    os.makedirs(os.path.join(root, "var/cache/apt/archives/partial"), exist_ok=True)
+    with open(os.path.join(root, "etc/machine-id"), "w", encoding="utf-8"):
+        pass
 
 
 def customise_rootfs(root):
@@ -168,10 +257,11 @@ def lab_containers(topo):
 
 def cmd_images(_args):
     require_engine()
-    # debootstrap is mostly waiting on the mirror: build both at once.
+    # debootstrap is mostly waiting on the mirror: build them all at once.
     errors = []
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(SUITES)) as pool:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(SUITES) + 1) as pool:
         futures = [pool.submit(build_image, v) for v in sorted(SUITES)]
+        futures.append(pool.submit(build_runtime_image))
         for fut in futures:
             try:
                 fut.result()
@@ -316,17 +406,237 @@ def cmd_status(args):
     return 0
 
 
+# --------------------------------------------------------------------------
+# The registry host and the workload images
+
+
+# Lab only: plain HTTP and no authentication (Debian's default config asks for
+# htpasswd credentials). Never a production registry setting.
+REGISTRY_CONFIG = """\
+# Written by tests/lab/labctl.py: the lab's registry (lab only: no TLS, no auth).
+version: 0.1
+log:
+  fields:
+    service: registry
+storage:
+  cache:
+    blobdescriptor: inmemory
+  filesystem:
+    rootdirectory: /var/lib/docker-registry
+  delete:
+    enabled: true
+http:
+  addr: :5000
+  headers:
+    X-Content-Type-Options: [nosniff]
+health:
+  storagedriver:
+    enabled: true
+    interval: 10s
+    threshold: 3
+"""
+
+
+def registry_ready(registry, timeout=2.0):
+    """True when the registry at host:port answers its API (GET /v2/ is 200)."""
+    try:
+        with urllib.request.urlopen("http://%s/v2/" % registry, timeout=timeout) as resp:
+            return resp.status == 200
+    except (OSError, ValueError):
+        return False
+
+
+def registry_host(topo):
+    for host in topo["hosts"]:
+        if "registry" in host["groups"]:
+            return host
+    return None
+
+
+def ensure_registry(container, registry, wait=60):
+    """Debian's docker-registry installed, enabled and answering in container."""
+    if registry_ready(registry):
+        return "running"
+    started = time.monotonic()
+    script = (
+        "set -e; export DEBIAN_FRONTEND=noninteractive; "
+        "if ! dpkg-query -W -f='${Status}' docker-registry 2>/dev/null | grep -q 'ok installed'; then "
+        "  apt-get install -y -q docker-registry >/tmp/aiquiz-registry-apt.log 2>&1 || "
+        "  { apt-get update -q >>/tmp/aiquiz-registry-apt.log 2>&1 && "
+        "    apt-get install -y -q docker-registry >>/tmp/aiquiz-registry-apt.log 2>&1; }; "
+        "fi; "
+        "if ! cmp -s /tmp/aiquiz-registry.yml /etc/docker/registry/config.yml; then "
+        "  cp /tmp/aiquiz-registry.yml /etc/docker/registry/config.yml; "
+        "  systemctl restart docker-registry; fi; "
+        "systemctl enable --now docker-registry >/dev/null 2>&1; systemctl is-active docker-registry")
+    docker("exec", "-i", container, "sh", "-c", "cat > /tmp/aiquiz-registry.yml", input=REGISTRY_CONFIG)
+    proc = docker("exec", container, "sh", "-c", script, check=False)
+    if proc.returncode != 0:
+        raise LabError("docker-registry did not start in %s (see /tmp/aiquiz-registry-apt.log there): %s"
+                       % (container, (proc.stdout + proc.stderr).strip().splitlines()[-1:] or "no output"))
+    deadline = time.monotonic() + wait
+    while not registry_ready(registry):
+        if time.monotonic() > deadline:
+            raise LabError("the registry in %s does not answer on http://%s/v2/ after %d s"
+                           % (container, registry, wait))
+        time.sleep(0.5)
+    print("  registry %s: docker-registry started in %s in %.0f s"
+          % (registry, container, time.monotonic() - started))
+    return "started"
+
+
+def workloads_hash(tag):
+    """Hash of what goes into the workload images (the build context), the tag,
+    and the runtime image they are built on."""
+    h = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(WORKLOADS):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+        for name in sorted(filenames):
+            if name.startswith("test_") or name.endswith((".pyc", ".md")):
+                continue
+            path = os.path.join(dirpath, name)
+            h.update(os.path.relpath(path, WORKLOADS).encode() + b"\0")
+            with open(path, "rb") as fh:
+                h.update(fh.read() + b"\0")
+    h.update(json.dumps({"tag": tag, "fail_ready": tag in FAIL_READY_TAGS,
+                         "runtime": image_id("%s:%s" % (RUNTIME_REPO, RUNTIME_VERSION))}).encode())
+    return h.hexdigest()[:12]
+
+
+def build_workload(image, tag):
+    """Build (or reuse) aiquiz/<image>:<tag>; return (local ref, built?)."""
+    ref = "%s/%s:%s" % (WORKLOAD_NAMESPACE, image, tag)
+    digest = workloads_hash(tag)
+    label = "%s.workload" % LABEL
+    current = docker("image", "inspect", "--format", "{{index .Config.Labels %s}}" % json.dumps(label), ref,
+                     check=False)
+    if current.returncode == 0 and current.stdout.strip() == digest:
+        return ref, False
+    env = dict(os.environ, DOCKER_BUILDKIT="0")
+    proc = run(["docker", "build", "-q", "-f", os.path.join(WORKLOADS, image, "Dockerfile"),
+                "--build-arg", "RELEASE=%s" % tag,
+                "--build-arg", "FAIL_READY=%d" % (tag in FAIL_READY_TAGS),
+                "--label", "%s=%s" % (label, digest), "-t", ref, WORKLOADS], check=False, env=env)
+    if proc.returncode != 0:
+        err = (proc.stderr or proc.stdout).strip().splitlines()
+        raise LabError("docker build of %s failed: %s" % (ref, err[-1] if err else "exit %d" % proc.returncode))
+    return ref, True
+
+
+def remote_digest(registry, repo, tag):
+    """The digest the registry holds for repo:tag, None when it holds none."""
+    req = urllib.request.Request(
+        "http://%s/v2/%s/manifests/%s" % (registry, repo, tag), method="HEAD",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.headers.get("Docker-Content-Digest")
+    except (OSError, ValueError):
+        return None
+
+
+def local_digest(ref, registry_repo):
+    digests = json.loads(docker("image", "inspect", "--format", "{{json .RepoDigests}}", ref).stdout or "[]")
+    for item in digests or []:
+        name, _, digest = item.partition("@")
+        if name == registry_repo:
+            return digest
+    return None
+
+
+def push_workload(ref, registry, image, tag):
+    """Tag ref as <registry>/aiquiz/<image>:<tag> and push it unless the
+    registry already holds that exact image; return (digest, pushed?)."""
+    repo = "%s/%s" % (WORKLOAD_NAMESPACE, image)
+    target = "%s/%s:%s" % (registry, repo, tag)
+    docker("tag", ref, target)
+    have = local_digest(ref, "%s/%s" % (registry, repo))
+    if have and remote_digest(registry, repo, tag) == have:
+        return have, False
+    proc = docker("push", "-q", target, check=False)
+    if proc.returncode != 0:
+        err = (proc.stderr or proc.stdout).strip().splitlines()
+        raise LabError("docker push %s failed: %s" % (target, err[-1] if err else "exit %d" % proc.returncode))
+    digest = local_digest(ref, "%s/%s" % (registry, repo))
+    if not digest:
+        raise LabError("docker push %s left no digest" % target)
+    return digest, True
+
+
+def cmd_registry(args):
+    require_engine()
+    container = args.container
+    if not container:
+        topo = load_topology()
+        host = registry_host(topo)
+        if host is None:
+            raise LabError("no host in the registry group in %s" % TOPOLOGY)
+        container = container_name(topo, host)
+    print("registry %s: %s" % (args.registry, ensure_registry(container, args.registry)))
+
+
+def cmd_workloads(args):
+    """Build the workload images for each tag, push them, print {image: {tag: digest}}."""
+    require_engine()
+    tags = [t.strip() for t in args.tags.split(",") if t.strip()]
+    started = time.monotonic()
+    with contextlib.redirect_stdout(sys.stderr):  # stdout: the JSON document only
+        build_runtime_image()
+        container = args.registry_container
+        if container is None and args.registry == DEFAULT_REGISTRY:
+            topo = load_topology()
+            host = registry_host(topo)
+            container = container_name(topo, host) if host else None
+        if container and container != "none":
+            ensure_registry(container, args.registry)
+        elif not registry_ready(args.registry):
+            raise LabError("no registry answers on http://%s/v2/" % args.registry)
+        jobs = [(image, tag) for tag in tags for image in WORKLOAD_IMAGES]
+        t0 = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+            built = dict(zip(jobs, pool.map(lambda job: build_workload(*job), jobs)))
+        n_built = sum(1 for _ref, fresh in built.values() if fresh)
+        print("  workloads: %d images built, %d cached in %.1f s"
+              % (n_built, len(jobs) - n_built, time.monotonic() - t0))
+        t0 = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+            pushed = dict(zip(jobs, pool.map(
+                lambda job: push_workload(built[job][0], args.registry, *job), jobs)))
+        n_pushed = sum(1 for _d, fresh in pushed.values() if fresh)
+        print("  workloads: %d pushed to %s, %d already there in %.1f s (total %.1f s)"
+              % (n_pushed, args.registry, len(jobs) - n_pushed, time.monotonic() - t0,
+                 time.monotonic() - started))
+    result = {image: {tag: pushed[(image, tag)][0] for tag in tags} for image in WORKLOAD_IMAGES}
+    out_dir = os.path.join(ROOT, "tests", "output")
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "workloads.json"), "w", encoding="utf-8") as fh:
+        json.dump(result, fh, indent=2, sort_keys=True)
+        fh.write("\n")
+    print(json.dumps(result, indent=2, sort_keys=True))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="labctl")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("images", help="build the Debian 12 and 13 base images (cached)")
+    sub.add_parser("images", help="build the Debian 12 and 13 base images and the workload runtime (cached)")
     sub.add_parser("up", help="start the lab hosts")
     down = sub.add_parser("down", help="remove the lab hosts, their network and volumes")
     down.add_argument("--keep-volumes", action="store_true")
     status = sub.add_parser("status", help="show the lab hosts")
     status.add_argument("--json", action="store_true")
+    registry = sub.add_parser("registry", help="install and start docker-registry on the lab's registry host")
+    registry.add_argument("--registry", default=DEFAULT_REGISTRY, help="address it answers on (host:port)")
+    registry.add_argument("--container", help="container to set up (default: the lab host in the registry group)")
+    workloads = sub.add_parser("workloads", help="build the sample workload's images and push them")
+    workloads.add_argument("--registry", default=DEFAULT_REGISTRY,
+                           help="push address host:port (default %(default)s, the lab's registry1)")
+    workloads.add_argument("--tags", default=",".join(WORKLOAD_TAGS), help="comma-separated (default %(default)s)")
+    workloads.add_argument("--registry-container",
+                           help="container to install docker-registry in first ('none': the registry "
+                                "is already running; default: registry1 when --registry is %s)" % DEFAULT_REGISTRY)
     args = parser.parse_args(argv)
-    handler = {"images": cmd_images, "up": cmd_up, "down": cmd_down, "status": cmd_status}[args.command]
+    handler = {"images": cmd_images, "up": cmd_up, "down": cmd_down, "status": cmd_status,
+               "registry": cmd_registry, "workloads": cmd_workloads}[args.command]
     try:
         return handler(args) or 0
     except LabError as exc:
