@@ -112,9 +112,10 @@ class Pool:
 
     def _connect(self):
         import psycopg2  # pylint: disable=import-outside-toplevel
-        conn = psycopg2.connect(self.dsn, connect_timeout=3, application_name=self.app_name,
-                                options="-c statement_timeout=5000")
+        conn = psycopg2.connect(self.dsn, connect_timeout=3, application_name=self.app_name)
         conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SET statement_timeout = 5000")
         return conn
 
     @contextlib.contextmanager

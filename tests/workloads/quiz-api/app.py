@@ -20,6 +20,8 @@ DATABASE_URL = os.environ.get("QUIZ_DATABASE_URL", "")
 REDIS_URL = os.environ.get("QUIZ_REDIS_URL", "")
 AMQP_URL = os.environ.get("QUIZ_AMQP_URL", "")
 QUEUE = os.environ.get("QUIZ_EVENTS_QUEUE", "quiz.events")
+# GET /debug/sleep?ms=N answers after N ms (at most 10 s): drain tests only.
+DEBUG_ENDPOINTS = os.environ.get("QUIZ_DEBUG_ENDPOINTS", "0") == "1"
 REQUIRED = qc.required_schema()
 CATEGORIES = REQUIRED >= 2   # 1.1.0 and later read and write quizzes.category
 LIST_LIMIT = 50
@@ -284,6 +286,11 @@ class ApiHandler(qc.Handler):
                 if body is None:
                     return self.respond(404, {"error": "no such quiz"})
                 return self.respond(200, body, headers={"X-Cache": cache})
+            if path == "/debug/sleep" and DEBUG_ENDPOINTS:
+                params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
+                delay = min(int(params.get("ms", "1000")), 10000) / 1000.0
+                time.sleep(delay)
+                return self.respond(200, {"slept_ms": int(delay * 1000)})
             if path == "/api/stats":
                 rows = POOL.query("SELECT kind, count FROM quiz_event_counts ORDER BY kind")
                 pending = POOL.query("SELECT count(*) FROM quiz_outbox WHERE published_at IS NULL", fetch="one")[0]
