@@ -7,10 +7,10 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 INVENTORY ?= inventories/lab
 PLAYBOOK_ARGS ?=
 
-.PHONY: help setup lab-up lab-down lab-status go-live test unit sanity lint molecule e2e bench docs lock clean
+.PHONY: help setup lab-up lab-down lab-status lab-workloads go-live test unit sanity lint molecule e2e bench docs lock clean
 
 help:
-	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 setup: ## install what the lab and tests need (idempotent)
 	@bash tests/lab/setup.sh
@@ -23,6 +23,9 @@ lab-down: ## remove the lab's hosts, network and volumes
 
 lab-status: ## show the lab's hosts
 	@python3 tests/lab/labctl.py status
+
+lab-workloads: lab-up ## build the sample workload's images and push them to the lab registry
+	@python3 tests/lab/labctl.py workloads --registry 127.0.0.1:5000
 
 go-live: setup lab-up ## setup, lab-up, then playbooks/go-live.yml on the lab
 	ansible-playbook -i $(INVENTORY) playbooks/go-live.yml $(PLAYBOOK_ARGS)

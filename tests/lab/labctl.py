@@ -396,7 +396,7 @@ def cmd_status(args):
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        fmt = "%-6s %-20s %-9s %-10s %-6s %-18s %s"
+        fmt = "%-9s %-20s %-9s %-10s %-6s %-20s %s"
         print(fmt % ("HOST", "CONTAINER", "STATE", "SYSTEMD", "DEBIAN", "GROUPS", "PORTS"))
         for r in rows:
             print(fmt % (r["host"], r["container"], r["state"], r["systemd"], r["debian"],
@@ -538,7 +538,7 @@ def remote_digest(registry, repo, tag):
 def local_digest(ref, registry_repo):
     digests = json.loads(docker("image", "inspect", "--format", "{{json .RepoDigests}}", ref).stdout or "[]")
     for item in digests or []:
-        name, _, digest = item.partition("@")
+        name, _sep, digest = item.partition("@")
         if name == registry_repo:
             return digest
     return None

@@ -38,8 +38,8 @@ def sh(*cmd, timeout=300, check=True, input=None):  # pylint: disable=redefined-
     proc = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout, check=False, input=input,
                           cwd=ROOT)
     if check and proc.returncode != 0:
-        raise AssertionError("%s failed (%d): %s" % (" ".join(cmd), proc.returncode,
-                                                   (proc.stdout + proc.stderr)[-2000:]))
+        tail = (proc.stdout + proc.stderr)[-2000:]
+        raise AssertionError("%s failed (%d): %s" % (" ".join(cmd), proc.returncode, tail))
     return proc
 
 
@@ -59,7 +59,7 @@ def http(port, path, method="GET", body=None, timeout=10):
     if body is not None:
         cmd += ["-H", "Content-Type: application/json", "--data-binary", json.dumps(body)]
     proc = on_app(*cmd, check=False, timeout=timeout + 10)
-    out, _, status = proc.stdout.rpartition("\n")
+    out, _sep, status = proc.stdout.rpartition("\n")
     headers = {}
     for line in proc.stderr.splitlines():
         key, sep, value = line.partition(":")

@@ -120,9 +120,9 @@ class Pool:
 
     @contextlib.contextmanager
     def connection(self, wait=5.0):
-        import psycopg2  # pylint: disable=import-outside-toplevel
         if not self.dsn:
             raise DatabaseUnavailable("QUIZ_DATABASE_URL is not set")
+        import psycopg2  # pylint: disable=import-outside-toplevel
         if not self.sem.acquire(timeout=wait):
             raise DatabaseUnavailable("all database connections are busy")
         conn = None
@@ -155,6 +155,8 @@ class Pool:
 
     def query(self, sql, args=(), fetch="all", retry=True):
         """Run one statement; on a broken connection retry once on a fresh one."""
+        if not self.dsn:
+            raise DatabaseUnavailable("QUIZ_DATABASE_URL is not set")
         import psycopg2  # pylint: disable=import-outside-toplevel
         for attempt in (1, 2):
             try:

@@ -267,7 +267,7 @@ class ApiHandler(qc.Handler):
         self.do_GET()
 
     def do_GET(self):  # noqa: N802
-        path, _, query = self.path.partition("?")
+        path, _sep, query = self.path.partition("?")
         try:
             if path == "/healthz":
                 return self.respond(200, {"status": "ok", "release": qc.RELEASE})

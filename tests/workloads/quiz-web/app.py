@@ -28,7 +28,7 @@ def api_state(max_age=1.0):
     with _API_LOCK:
         if time.monotonic() - _API_STATE["at"] >= max_age:
             try:
-                status, _ = api_get("/healthz", timeout=1.0)
+                status, _body = api_get("/healthz", timeout=1.0)
                 ok, error = status == 200, None if status == 200 else "status %d" % status
             except (OSError, ValueError) as exc:
                 ok, error = False, str(exc)[:200]
