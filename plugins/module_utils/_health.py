@@ -168,9 +168,9 @@ def run_gate(params, clock=time.monotonic, sleep=time.sleep):
         limit = min(params['timeout'], remaining)
         status, body, latency, error = probe_once(parts, params['method'], headers, limit, context)
         if error == TIMED_OUT:
-            error = 'no answer within %s s (timeout)' % _num(params['timeout'])
+            error = 'timed out after %s s' % _num(params['timeout'])
             if limit < params['timeout']:
-                error = 'no answer in the %.2f s left before the deadline' % limit
+                error = 'timed out in the %.2f s left before the deadline' % limit
         last_status = status
         if error is None:
             latency_ms = round(latency * 1000.0, 1)
@@ -206,7 +206,7 @@ def failure_message(params, result):
     if result['last_status'] is not None:
         seen = 'the last answer was status %d (%s)' % (result['last_status'], result['last_error'] or 'good')
     elif result['last_error']:
-        seen = 'the last attempt got %s' % result['last_error']
+        seen = 'the last attempt got no answer (%s)' % result['last_error']
     else:
         seen = 'no attempt was made'
     return ('health gate %s %s did not pass: %d good answers in a row needed, %d at the end, after %d attempts in '

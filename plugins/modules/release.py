@@ -303,8 +303,9 @@ def run(module):
     result.update(facts(after, params['release'], params['keep']))
     if module._diff:
         result['diff'] = dict(
-            before=before if existed else {},
-            after=after if (changed or existed) else {},
+            # No file: an empty text, so the diff shows the whole ledger as added.
+            before=before if existed else '',
+            after=after if (changed or existed) else '',
             before_header=path,
             after_header=path,
         )

@@ -4,13 +4,21 @@
 
 from __future__ import annotations
 
+import datetime
 import http.server
+import ipaddress
 import json
 import socket
+import ssl
 import threading
 import time
 
 import pytest
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from ansible.module_utils.testing import patch_module_args
 
@@ -48,7 +56,7 @@ class Script:
 def server():
     servers = []
 
-    def start(answers):
+    def start(answers, tls=None):
         script = Script(answers)
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -68,13 +76,17 @@ def server():
                 pass
 
         httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        scheme = 'http'
+        if tls is not None:
+            httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
+            scheme = 'https'
         httpd.daemon_threads = True
         # A gate that gave up closes the connection under a slow answer.
         httpd.handle_error = lambda request, address: None
         thread = threading.Thread(target=httpd.serve_forever, daemon=True)
         thread.start()
         servers.append(httpd)
-        return 'http://127.0.0.1:%d' % httpd.server_address[1], script
+        return '%s://127.0.0.1:%d' % (scheme, httpd.server_address[1]), script
 
     yield start
     for httpd in servers:
@@ -148,22 +160,22 @@ def test_timeout_counts_as_a_failed_attempt(capsys, server):
     code, result = run_module(capsys, {'url': url, 'timeout': 0.2, 'interval': 0.5, 'deadline': 0.5})
     assert code == 1
     assert (result['attempts'], result['last_status']) == (1, None)
-    assert result['last_error'] == 'no answer within 0.2 s (timeout)'
+    assert result['last_error'] == 'timed out after 0.2 s'
     assert result['latencies_ms'] == []
     assert (result['p50_ms'], result['p99_ms'], result['max_ms']) == (None, None, None)
-    assert 'the last attempt got no answer within 0.2 s (timeout)' in result['msg']
+    assert result['msg'].endswith('; the last attempt got no answer (timed out after 0.2 s)')
 
     # An attempt never runs past the deadline.
     code, result = run_module(capsys, {'url': url, 'timeout': 2, 'deadline': 0.5})
     assert code == 1
-    assert (result['attempts'], result['last_error']) == (1, 'no answer in the 0.50 s left before the deadline')
+    assert (result['attempts'], result['last_error']) == (1, 'timed out in the 0.50 s left before the deadline')
     assert result['elapsed_s'] < 0.8
 
     # Several timeouts in a row, the gate ends on time.
     code, result = run_module(capsys, {'url': url, 'timeout': 0.2, 'interval': 0, 'deadline': 1})
     assert code == 1
     assert result['attempts'] >= 3
-    assert result['last_error'].startswith('no answer ')
+    assert result['last_error'].startswith('timed out ')
     assert 1.0 <= result['elapsed_s'] < 1.3
 
 
@@ -204,6 +216,46 @@ def test_check_mode_probes_unless_told_to_skip(capsys, server):
     assert (code, result['skipped']) == (0, True)
     assert 'passed' not in result
     assert len(script.requests) == 1
+
+
+def self_signed(directory):
+    """A key and a self-signed certificate for 127.0.0.1 in directory; returns (cert path, key path)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, 'health gate test')])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address('127.0.0.1'))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = str(directory / 'cert.pem'), str(directory / 'key.pem')
+    with open(cert_path, 'wb') as handle:
+        handle.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, 'wb') as handle:
+        handle.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_https_verifies_the_certificate(capsys, server, tmp_path):
+    cert_path, key_path = self_signed(tmp_path)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert_path, key_path)
+    url, script = server([(200, 0, 'ok')], tls=tls)
+    assert url.startswith('https://')
+
+    code, result = run_module(capsys, {'url': url, 'successes': 1, 'deadline': 0.5, 'interval': 0.1})
+    assert code == 1
+    assert result['last_error'].startswith('TLS error: ')
+    assert 'CERTIFICATE_VERIFY_FAILED' in result['last_error']
+
+    code, result = run_module(capsys, {'url': url, 'successes': 2, 'interval': 0, 'ca_path': cert_path,
+                                       'body_contains': 'ok'})
+    assert (code, result['passed'], result['attempts']) == (0, True, 2)
+
+    code, result = run_module(capsys, {'url': url, 'successes': 1, 'validate_certs': False})
+    assert (code, result['passed']) == (0, True)
 
 
 @pytest.mark.parametrize('args, message', [

@@ -115,7 +115,7 @@ def test_check_mode_writes_nothing_and_diff_shows_the_change(capsys, ledger_path
                         _ansible_check_mode=True, _ansible_diff=True)
     assert (code, result['changed'], result['colour']) == (0, True, 'blue')
     assert not os.path.exists(os.path.dirname(ledger_path))
-    assert result['diff']['before'] == {}
+    assert result['diff']['before'] == ''
     assert result['diff']['after']['releases'][0]['id'] == '1.0.0'
     assert result['diff']['before_header'] == ledger_path
 
