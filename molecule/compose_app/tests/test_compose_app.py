@@ -1,0 +1,197 @@
+"""The release path on real hosts, in the order an operator lives it.
+
+Converge left release 1.0.0 active on both app hosts behind the edge. The
+tests below run in file order: 1.1.0 under constant load (canary on app1,
+then app2), 1.2.0 that never gets ready (automatic rollback, traffic stays on
+1.1.0), rollback.yml back to 1.0.0, a re-run that changes nothing, and the
+refusals (invalid compose file, image that cannot be pulled, unknown
+rollback target). The load generator sends its requests through the edge's
+443, published on 127.0.0.1:9443.
+"""
+
+import json
+import os
+import pathlib
+import re
+import ssl
+import subprocess
+import sys
+import urllib.request
+
+import testinfra
+
+from conftest import ansible_playbook
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(ROOT / "tests" / "bench"))
+from loadgen import LoadGenerator  # noqa: E402  pylint: disable=wrong-import-position
+
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+DEPLOY = ROOT / "playbooks" / "deploy.yml"
+ROLLBACK = ROOT / "playbooks" / "rollback.yml"
+APPS = ("compose_app-app1", "compose_app-app2")
+EDGE_PORT = 9443
+HOSTNAME = "quiz.aiquiz.lab"
+LEDGER = "/var/lib/aiquiz/releases/quiz.json"
+# Short canary in tests; its logic is the same.
+FAST = {"compose_app_canary_seconds": 6, "compose_app_canary_min_requests": 5}
+
+
+def get(name):
+    return testinfra.get_host("ansible://" + name, ansible_inventory=INVENTORY)
+
+
+def edge_get(path):
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    req = urllib.request.Request("https://127.0.0.1:%d%s" % (EDGE_PORT, path), headers={"Host": HOSTNAME})
+    with urllib.request.urlopen(req, timeout=5, context=ctx) as resp:
+        return resp.status, resp.read().decode()
+
+
+def served_releases(samples=20):
+    return {json.loads(edge_get("/version")[1])["release"] for _ in range(samples)}
+
+
+def ledger(name):
+    return json.loads(get(name).file(LEDGER).content_string)
+
+
+def state_of(name, release):
+    return {r["id"]: r["state"] for r in ledger(name)["releases"]}.get(release)
+
+
+def recap(output):
+    return {m.group(1): {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(2))}
+            for m in re.finditer(r"^(\S+)\s+: ((?:\w+=\d+\s*)+)$", output, re.M)}
+
+
+def deploy(release, **extra):
+    return ansible_playbook(DEPLOY, dict(FAST, compose_app_release=release, **extra), timeout=900)
+
+
+def under_load(action, rate=120):
+    gen = LoadGenerator("127.0.0.1", EDGE_PORT, host=HOSTNAME, rate=rate, threads=6,
+                        max_requests=rate * 600, max_seconds=600)
+    with gen:
+        import time
+        gen.mark("baseline")
+        time.sleep(3)
+        gen.mark("action")
+        result = action()
+        gen.mark("after")
+        time.sleep(2)
+    return result, gen.summary()
+
+
+def test_release_1_0_0_serves_through_the_edge_from_both_hosts():
+    assert served_releases() == {"1.0.0"}
+    for name in APPS:
+        book = ledger(name)
+        active = [r for r in book["releases"] if r["state"] == "active"]
+        assert [r["id"] for r in active] == ["1.0.0"], (name, book)
+        env = get(name).file("/opt/aiquiz/quiz/releases/1.0.0/.env")
+        assert (env.user, env.group, env.mode) == ("root", "root", 0o600)
+        assert "QUIZ_DATABASE_URL=" in env.content_string
+        compose = get(name).file("/opt/aiquiz/quiz/releases/1.0.0/compose.yml")
+        assert compose.mode == 0o640
+        assert "password" not in compose.content_string.lower()
+
+
+def test_status_page_and_api_work_end_to_end():
+    status, body = edge_get("/api/quizzes")
+    assert status == 200
+    assert isinstance(json.loads(body), (list, dict))
+    status, body = edge_get("/")
+    assert status == 200 and "<html" in body.lower()
+
+
+def test_release_1_1_0_under_load_fails_no_request():
+    (rc, out), load = under_load(lambda: deploy("1.1.0"))
+    print(json.dumps(load, indent=1))
+    assert rc == 0, out[-3000:]
+    assert load["failed"] == 0, load["failures"]
+    assert load["requests"] > 1000
+    assert "Watch the canary's error rate" in out
+    assert served_releases() == {"1.1.0"}
+    for name in APPS:
+        assert state_of(name, "1.1.0") == "active"
+        assert state_of(name, "1.0.0") == "standby"
+        # The old colour is stopped, not removed: a rollback starts it again.
+        ps = get(name).check_output("docker ps -a --filter label=ops.aiquiz.release=1.0.0 --format '{{.State}}'")
+        assert set(ps.split()) == {"exited"}, (name, ps)
+
+
+def test_release_that_never_gets_ready_is_rolled_back_automatically():
+    (rc, out), load = under_load(lambda: deploy("1.2.0", compose_app_health_deadline=25))
+    print(json.dumps(load, indent=1))
+    assert rc != 0
+    assert "release 1.2.0 of quiz failed and was rolled back" in out
+    assert "Traffic is on release 1.1.0" in out
+    assert load["failed"] == 0, load["failures"]
+    assert served_releases() == {"1.1.0"}
+    # The canary host failed; the rollout stopped before app2.
+    assert state_of("compose_app-app1", "1.2.0") == "failed"
+    assert state_of("compose_app-app2", "1.2.0") is None
+    assert state_of("compose_app-app1", "1.1.0") == "active"
+
+
+def test_rollback_playbook_returns_to_1_0_0():
+    (rc, out), load = under_load(lambda: ansible_playbook(ROLLBACK, {"compose_app_rollback_to": "1.0.0"}))
+    print(json.dumps(load, indent=1))
+    assert rc == 0, out[-3000:]
+    assert load["failed"] == 0, load["failures"]
+    assert served_releases() == {"1.0.0"}
+    for name in APPS:
+        assert state_of(name, "1.0.0") == "active"
+        assert state_of(name, "1.1.0") == "standby"
+
+
+def test_redeploying_the_active_release_changes_nothing():
+    rc, out = deploy("1.0.0")
+    assert rc == 0, out[-3000:]
+    for name, counts in recap(out).items():
+        assert counts["changed"] == 0, (name, out[-3000:])
+
+
+def test_invalid_compose_file_is_refused_before_anything_stops():
+    bad = [{"name": "api", "image": "registry1:5000/aiquiz/quiz-api:1.1.0", "port": 8080, "offset": 1,
+            "upstream": "quiz_api", "compose": {"restart": "sometimes"}}]
+    rc, out = deploy("1.1.0", compose_app_services=bad)
+    assert rc != 0
+    assert "docker compose config" in out or "restart" in out
+    assert served_releases() == {"1.0.0"}
+    for name in APPS:
+        assert state_of(name, "1.0.0") == "active"
+
+
+def test_image_that_cannot_be_pulled_leaves_the_running_release_serving():
+    rc, out = deploy("9.9.9")
+    assert rc != 0
+    assert "could not be pulled" in out and "Nothing was stopped or switched" in out
+    assert served_releases() == {"1.0.0"}
+    assert state_of("compose_app-app1", "9.9.9") is None
+
+
+def test_rollback_to_an_unknown_release_names_the_releases_that_exist():
+    rc, out = ansible_playbook(ROLLBACK, {"compose_app_rollback_to": "0.0.1"})
+    assert rc != 0
+    assert "0.0.1" in out and "1.0.0" in out and "1.1.0" in out
+    assert served_releases() == {"1.0.0"}
+
+
+def test_secrets_never_reach_the_output_or_the_audit_log():
+    secret = get("compose_app-app1").check_output("grep ^QUIZ_DATABASE_URL= /opt/aiquiz/quiz/releases/1.0.0/.env")
+    password = re.search(r"://[^:]+:([^@]+)@", secret).group(1)
+    assert len(password) >= 8
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run(["ansible-playbook", "-i", os.path.dirname(INVENTORY), str(DEPLOY), "-vv", "--diff",
+                           "-e", json.dumps(dict(FAST, compose_app_release="1.1.0"))],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert password not in proc.stdout + proc.stderr
+    audit = pathlib.Path.home() / ".ansible" / "aiquiz-audit"
+    for log in audit.glob("*"):
+        if log.is_file():
+            assert password not in log.read_text(errors="replace"), log
