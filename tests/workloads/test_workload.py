@@ -121,7 +121,7 @@ def lab():
         "data_ip": data_ip, "schema": schema,
         "env": {"QUIZ_DATABASE_URL": db, "QUIZ_REDIS_URL": "redis://:%s@%s:6379/0" % (REDIS_PW, data_ip),
                 "QUIZ_AMQP_URL": "amqp://quiz:%s@%s:5672/%%2F" % (AMQP_PW, data_ip),
-                "QUIZ_EVENTS_QUEUE": queue},
+                "QUIZ_EVENTS_QUEUE": queue, "QUIZ_CACHE_PREFIX": schema},
     }
     for image in ("quiz-api:1.0.0", "quiz-api:1.1.0", "quiz-api:1.2.0", "quiz-web:1.1.0", "quiz-worker:1.1.0"):
         inner("pull", "-q", "%s/%s" % (REG, image))

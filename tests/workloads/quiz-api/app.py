@@ -20,6 +20,8 @@ DATABASE_URL = os.environ.get("QUIZ_DATABASE_URL", "")
 REDIS_URL = os.environ.get("QUIZ_REDIS_URL", "")
 AMQP_URL = os.environ.get("QUIZ_AMQP_URL", "")
 QUEUE = os.environ.get("QUIZ_EVENTS_QUEUE", "quiz.events")
+# Prefix of the Redis keys: set it apart when several databases share one Redis.
+CACHE_PREFIX = os.environ.get("QUIZ_CACHE_PREFIX", "quiz")
 # GET /debug/sleep?ms=N answers after N ms (at most 10 s): drain tests only.
 DEBUG_ENDPOINTS = os.environ.get("QUIZ_DEBUG_ENDPOINTS", "0") == "1"
 REQUIRED = qc.required_schema()
@@ -112,7 +114,7 @@ COLUMNS = "id, title, questions, created_at" + (", category" if CATEGORIES else 
 
 
 def list_quizzes(category=None):
-    key = "quiz:list:s%d:%s" % (REQUIRED, category or "")
+    key = "%s:list:s%d:%s" % (CACHE_PREFIX, REQUIRED, category or "")
     cached = cache_get(key)
     if cached is not None:
         return cached, "hit"
@@ -127,7 +129,7 @@ def list_quizzes(category=None):
 
 
 def get_quiz(quiz_id):
-    key = "quiz:item:s%d:%d" % (REQUIRED, quiz_id)
+    key = "%s:item:s%d:%d" % (CACHE_PREFIX, REQUIRED, quiz_id)
     cached = cache_get(key)
     if cached is not None:
         return cached, "hit"
@@ -161,7 +163,7 @@ def create_quiz(data):
            "SELECT %%s, %%s, json_build_object('event_id', %%s::text, 'kind', 'quiz.created', "
            "'quiz_id', q.id, 'release', %%s::text) FROM q) SELECT * FROM q") % (columns, values, COLUMNS)
     row = POOL.query(sql, args + [event_id, QUEUE, event_id, qc.RELEASE], fetch="one", retry=False)
-    cache_delete("quiz:list:s1:", "quiz:list:s2:")
+    cache_delete("%s:list:s1:" % CACHE_PREFIX, "%s:list:s2:" % CACHE_PREFIX)
     OUTBOX_WAKE.set()
     return row_to_quiz(row), event_id
 
