@@ -140,7 +140,7 @@ def test_containers_on_a_user_network_start_and_answer(d13, echo_image):
         d13.check_output("docker run -d --name docker-test-server --network docker-test-net %s", echo_image)
         server_id = d13.check_output("docker inspect --format '{{.Config.Hostname}}' docker-test-server").strip()
         out = ""
-        for _ in range(20):
+        for _attempt in range(20):
             cmd = d13.run("docker run --rm --network docker-test-net %s /usr/bin/python3 -I -S /srv/echo.py "
                           "docker-test-server 8080", echo_image)
             out = cmd.stdout + cmd.stderr
