@@ -167,3 +167,24 @@ def test_check_mode_rerun_reports_no_change(host):
     rc, out = run_converge(host, check=True)
     assert rc == 0, out
     assert "changed=0" in out and "failed=0" in out, out
+
+
+def test_drift_is_seen_in_check_mode_and_put_back(host):
+    """A re-run skips what the role's probe shows already as declared, so it
+    must still see and repair what was changed by hand."""
+    host.run_expect([0], "set -e; ln -sfn /usr/share/zoneinfo/Etc/UTC /etc/localtime; echo LANG=C > /etc/default/locale; "
+                    "echo '# edited by hand' >> /etc/systemd/journald.conf.d/60-aiquiz.conf; rm /etc/sudoers.d/60-aiquiz-deploy; "
+                    "chmod 0600 /etc/apt/apt.conf.d/52aiquiz-unattended-upgrades; systemctl disable --quiet chrony")
+    rc, out = run_converge(host, check=True)
+    assert rc == 0 and "changed=0" not in out, out
+    assert host.file("/etc/localtime").linked_to == "/usr/share/zoneinfo/Etc/UTC"
+    rc, out = run_converge(host)
+    assert rc == 0, out
+    assert host.file("/etc/localtime").linked_to == "/usr/share/zoneinfo/Europe/Paris"
+    assert host.file("/etc/default/locale").content_string == "LANG=C.UTF-8\n"
+    assert "edited by hand" not in host.file("/etc/systemd/journald.conf.d/60-aiquiz.conf").content_string
+    assert host.file("/etc/sudoers.d/60-aiquiz-deploy").mode == 0o440
+    assert host.file("/etc/apt/apt.conf.d/52aiquiz-unattended-upgrades").mode == 0o644
+    assert host.service("chrony").is_enabled
+    rc, out = run_converge(host)
+    assert rc == 0 and "changed=0" in out, out

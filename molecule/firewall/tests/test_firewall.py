@@ -194,3 +194,22 @@ def test_reload_keeps_other_tables():
         data.run("nft delete table ip docker_sim")
     assert rc == 0, out
     assert "extra_https" not in ruleset("firewall-data")
+
+
+def test_drift_is_put_back_and_applied():
+    """A re-run skips what the role's probe shows already as declared, so it
+    must still see a rules file edited by hand, write it back (checked by
+    nft -c), reload it, and enable the service again."""
+    data = get("firewall-data")
+    data.check_output("echo '# edited by hand' >> /etc/nftables.d/aiquiz.nft && systemctl disable --quiet nftables"
+                      " && nft delete table inet aiquiz_filter")
+    try:
+        rc, out = run_role()
+        assert rc == 0, out
+        assert "edited by hand" not in data.file("/etc/nftables.d/aiquiz.nft").content_string
+        assert data.run("nft list table inet aiquiz_filter").rc == 0
+        assert data.service("nftables").is_enabled
+        rc, out = run_role()
+        assert rc == 0 and "changed=0" in out, out
+    finally:
+        data.run("systemctl enable --now nftables")

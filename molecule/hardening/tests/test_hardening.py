@@ -247,3 +247,26 @@ def test_auditd_loaded_rules_when_it_can_run(host):
     if listed.rc != 0:
         pytest.skip("no audit subsystem in this container (needs CAP_AUDIT_CONTROL): %s" % listed.stderr.strip())
     assert "identity" in listed.stdout and "privileged" in listed.stdout
+
+
+def test_drift_is_seen_in_check_mode_and_put_back(host):
+    """A re-run skips what the role's probe shows already as declared, so it
+    must still see and repair what was changed by hand: a drop-in edited, a
+    mode changed, a login.defs value set again further down, a file replaced."""
+    dropin = "/etc/ssh/sshd_config.d/10-aiquiz-hardening.conf"
+    before = host.file(dropin).content_string
+    host.run_expect([0], "set -e; echo '# edited by hand' >> %s; chmod 0644 /etc/shadow; "
+                    "chmod 0700 /usr/local/libexec/aiquiz; printf 'PASS_MAX_DAYS\\t99999\\n' >> /etc/login.defs; "
+                    "echo 'install cramfs /bin/false' > /etc/modprobe.d/aiquiz-hardening.conf" % dropin)
+    rc, out = ansible_playbook(CONVERGE, limit=host.backend.host, check=True)
+    assert rc == 0 and "changed=0" not in out, out
+    assert host.file("/etc/shadow").mode == 0o644
+    rc, out = run_converge(host, None)
+    assert rc == 0, out
+    assert host.file(dropin).content_string == before
+    assert (host.file("/etc/shadow").mode, host.file("/usr/local/libexec/aiquiz").mode) == (0o640, 0o755)
+    max_days = [ln for ln in host.file("/etc/login.defs").content_string.splitlines() if ln.startswith("PASS_MAX_DAYS")]
+    assert max_days[-1] == "PASS_MAX_DAYS\t60"
+    assert "install cramfs /bin/true" in host.file("/etc/modprobe.d/aiquiz-hardening.conf").content_string
+    rc, out = run_converge(host, None)
+    assert rc == 0 and "changed=0" in out, out
