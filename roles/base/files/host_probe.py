@@ -107,7 +107,7 @@ def packages(names):
     if names:
         out = run(["dpkg-query", "-W", "-f", "${Package}\\t${db:Status-Status}\\n", "--"] + names)["stdout"]
         for line in out.splitlines():
-            name, _, state = line.partition("\t")
+            name, _sep, state = line.partition("\t")
             if name in status and status[name] != "installed":
                 status[name] = state or "unknown"
     return status
