@@ -4,6 +4,7 @@ Usage: python3 -c "$(cat host_probe.py)" SPEC_JSON
 
 SPEC_JSON names what to read; every key is optional:
   files     paths: "TYPE MODE OWNER:GROUP" plus the sha1 of a regular file
+            (a path may start with ~NAME/, a user's home)
   modes     paths: "TYPE MODE OWNER:GROUP" (no checksum)
             (a link is "link OWNER:GROUP -> TARGET (TARGET'S TYPE MODE OWNER:GROUP)",
             a missing path "absent")
@@ -14,6 +15,9 @@ SPEC_JSON names what to read; every key is optional:
             "not-installed"; "unknown" when dpkg does not know the name)
   units     systemd units: {"enabled": is-enabled, "active": is-active}
   commands  name: argv; {"rc": ..., "stdout": ...} (rc 127 when not found)
+  users     user names: {"home": ..., "uid": ..., "group": primary group's name},
+            null when there is no such user (the system's name service)
+  groups    group names: the group's ID, null when there is no such group
   apt_cache true: seconds since apt's cache was refreshed, as the apt module
             reckons it (its success stamp, else the lists directory)
 Prints one JSON document and changes nothing.
@@ -54,6 +58,7 @@ def _attrs(st):
 
 
 def describe(path, checksum):
+    path = os.path.expanduser(path)
     try:
         st = os.lstat(path)
     except OSError:
@@ -118,6 +123,21 @@ def unit(name):
             "active": run(["systemctl", "is-active", name])["stdout"].strip()}
 
 
+def user(name):
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        return None
+    return {"home": entry.pw_dir, "uid": entry.pw_uid, "group": _name(grp.getgrgid, entry.pw_gid)}
+
+
+def group(name):
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        return None
+
+
 def apt_cache_age():
     for path in ("/var/lib/apt/periodic/update-success-stamp", "/var/lib/apt/lists"):
         if os.path.exists(path):
@@ -135,6 +155,8 @@ def main():
         "packages": packages(list(spec.get("packages", []))),
         "units": {name: unit(name) for name in spec.get("units", [])},
         "commands": {name: run(argv) for name, argv in spec.get("commands", {}).items()},
+        "users": {name: user(name) for name in spec.get("users", [])},
+        "groups": {name: group(name) for name in spec.get("groups", [])},
         "apt_cache_age": apt_cache_age() if spec.get("apt_cache") else None,
     }, sys.stdout, sort_keys=True)
 
