@@ -44,12 +44,12 @@ def request(name, path="/", scheme="https", source="127.0.0.2"):
     out = get(name).check_output(
         "curl -sk --max-time 10 -i --interface %s --resolve %s:%s:127.0.0.1 %s",
         source, NAME, str(port), "%s://%s%s" % (scheme, NAME, path))
-    head, _, body = out.replace("\r\n", "\n").partition("\n\n")
+    head, body = (out.replace("\r\n", "\n").split("\n\n", 1) + [""])[:2]
     lines = head.split("\n")
     status = int(lines[0].split()[1])
     headers = {}
     for line in lines[1:]:
-        key, _, value = line.partition(":")
+        key, value = (line.split(":", 1) + [""])[:2]
         headers[key.strip().lower()] = value.strip()
     return status, headers, body.strip()
 
@@ -66,7 +66,7 @@ def statuses(name, count, path="/", source="127.0.0.1"):
 
 def bodies(name, count, path="/"):
     """Bodies of `count` requests in a row, each on a connection of its own."""
-    return [request(name, path)[2] for _ in range(count)]
+    return [request(name, path)[2] for _attempt in range(count)]
 
 
 def run(playbook, extra_vars=None, limit=None):
@@ -105,7 +105,7 @@ def test_https_proxies_each_route_to_its_upstream(name):
 
 @pytest.mark.parametrize("name", HOSTS)
 def test_http_redirects_to_https_and_serves_acme_challenges(name):
-    status, headers, _ = request(name, "/quizzes?page=2", scheme="http")
+    status, headers = request(name, "/quizzes?page=2", scheme="http")[:2]
     assert status == 301
     assert headers["location"] == "https://%s/quizzes?page=2" % NAME
     host = get(name)
@@ -124,7 +124,7 @@ def test_http_redirects_to_https_and_serves_acme_challenges(name):
 @pytest.mark.parametrize("name", HOSTS)
 def test_security_headers_on_every_https_response(name):
     for path in ("/", "/api/"):
-        status, headers, _ = request(name, path)
+        status, headers = request(name, path)[:2]
         assert status == 200
         assert headers["strict-transport-security"] == "max-age=63072000"
         assert headers["x-content-type-options"] == "nosniff"
@@ -197,12 +197,36 @@ def test_rate_limit_answers_429_beyond_the_burst_except_for_exempt_clients(name)
     assert exempt == [200] * 30, exempt
 
 
-def test_weight_change_moves_traffic_and_waits_for_old_workers():
+def start_load(name):
+    """Requests in a row from 127.0.0.2 (exempt from the rate limit) until stop_load, 120 s at most."""
+    host = get(name)
+    host.run("systemctl stop edge-load; rm -f /tmp/edge-load.txt")
+    started = host.run(
+        "systemd-run --unit edge-load sh -c %s",
+        "timeout 120 curl -sk --max-time 5 --interface 127.0.0.2 --resolve %s:443:127.0.0.1 -o /dev/null"
+        " -w '%%{http_code}\\n' 'https://%s/?n=[1-100000]' > /tmp/edge-load.txt" % (NAME, NAME))
+    assert started.rc == 0, started.stderr
+
+
+def stop_load(name):
+    host = get(name)
+    host.run("systemctl stop edge-load")
+    return [int(code) for code in host.file("/tmp/edge-load.txt").content_string.split()]
+
+
+def test_weight_change_moves_traffic_with_no_failed_request_and_waits_for_old_workers():
+    for name in HOSTS:
+        start_load(name)
     rc, out = run("backends.yml", {"edge_test_backends": {"quiz_web": [
         {"address": "127.0.0.1", "port": 8010, "weight": 1},
         {"address": "127.0.0.1", "port": 8012, "weight": 3}]}})
+    loads = {name: stop_load(name) for name in HOSTS}
     try:
         assert rc == 0, out
+        # Traffic ran through the write, the test and the reload: nothing failed.
+        for name, codes in loads.items():
+            assert len(codes) >= 20, (name, len(codes))
+            assert set(codes) == {200}, (name, sorted(set(codes)))
         results = re.findall(r"edge_test_result changed=(\w+) drained=(\w+) old_workers=(\d+)", out)
         assert len(results) == 2, out
         for changed, drained, old_workers in results:
