@@ -9,7 +9,7 @@ Needs the lab (`make lab-up`); it runs tests/lab/data-standin.yml and
 `labctl workloads` itself (both idempotent, seconds when nothing changed) and
 installs docker.io on app1 with the lab's engine settings when it is missing.
 Everything it creates (containers and network named wlproof-*, a database
-schema) is removed at the end. About 1 to 2 minutes warm.
+schema, a queue, Redis keys) is removed at the end. About 1 to 1.5 minutes warm.
 
     .venv/bin/pytest -q tests/workloads/test_workload.py
 """
