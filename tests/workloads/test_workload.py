@@ -6,10 +6,10 @@ the worker consuming events, 1.0.0 on the expanded schema, 1.2.0 failing
 readiness, degraded Redis/RabbitMQ, and a SIGTERM drain.
 
 Needs the lab (`make lab-up`); it runs tests/lab/data-standin.yml and
-`labctl workloads` itself (both idempotent, seconds when nothing changed) and
+`labctl workloads` itself (both idempotent: 20-45 s and 1 s when nothing changed) and
 installs docker.io on app1 with the lab's engine settings when it is missing.
 Everything it creates (containers and network named wlproof-*, a database
-schema, a queue, Redis keys) is removed at the end. About 1 to 1.5 minutes warm.
+schema, a queue) is removed at the end; its Redis keys expire. About 1 to 1.5 minutes warm.
 
     .venv/bin/pytest -q tests/workloads/test_workload.py
 """
