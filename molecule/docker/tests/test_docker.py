@@ -253,3 +253,37 @@ def test_distribution_source_on_debian12_stops_for_compose_v2(d12):
     assert "Compose v1" in plain(out)
     assert recap(out, D12)["changed"] == 0
     assert d12.run("dpkg-query -W docker.io").rc != 0
+
+
+def test_check_mode_on_a_host_with_no_engine_previews_and_changes_nothing(d12):
+    extra = {"docker_install_source": "distribution", "docker_compose_v2_required": False,
+             "docker_install_packages": True}
+    rc, out = ansible_playbook(CONVERGE, limit=D12, check=True, extra_vars=extra)
+    assert rc == 0, out[-3000:]
+    assert recap(out, D12)["changed"] > 0
+    assert d12.run("dpkg-query -W docker.io").rc != 0
+    assert not d12.file("/etc/docker/daemon.json").exists
+
+
+# Last: it changes the host's source. Debian 12's own engine (20.10) has no
+# `dockerd --validate`, so daemon.json gets the JSON syntax check only.
+def test_distribution_path_on_debian12_without_compose_v2_configures_engine_20(d12):
+    # Docker's repository is out of reach: its source would fail apt-get update.
+    d12.check_output("rm -f /etc/apt/sources.list.d/docker.sources")
+    extra = {"docker_install_source": "distribution", "docker_compose_v2_required": False,
+             "docker_install_packages": True, "docker_daemon_log_driver": "local", "docker_daemon_log_max_size": "5m",
+             # The engine only: Compose v1 and its Python dependencies would double the time.
+             "docker_distribution_packages": ["docker.io"]}
+    rc, out = ansible_playbook(CONVERGE, limit=D12, extra_vars=extra, timeout=900)
+    assert rc == 0, out[-3000:]
+    assert "--validate" not in d12.check_output("dockerd --help")
+    info = engine_info(d12)
+    assert info["ServerVersion"].startswith("20.10")
+    assert info["LoggingDriver"] == "local"
+    assert info["LiveRestoreEnabled"] is True
+    assert json.loads(d12.file("/etc/docker/daemon.json").content_string)["log-opts"]["max-size"] == "5m"
+    # Debian 12 has no Compose v2 plugin.
+    assert d12.run("docker compose version --format json").rc != 0
+    rc, out = ansible_playbook(CONVERGE, limit=D12, extra_vars=extra)
+    assert rc == 0, out[-3000:]
+    assert recap(out, D12)["changed"] == 0
