@@ -7,7 +7,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 INVENTORY ?= inventories/lab
 PLAYBOOK_ARGS ?=
 
-.PHONY: help setup lab-up lab-down lab-status lab-workloads go-live test unit sanity lint molecule e2e bench docs lock clean
+.PHONY: help setup lab-up lab-down lab-status lab-workloads lab-data go-live test unit sanity lint molecule e2e bench docs lock clean
 
 help:
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -27,7 +27,10 @@ lab-status: ## show the lab's hosts
 lab-workloads: lab-up ## build the sample workload's images and push them to the lab registry
 	@python3 tests/lab/labctl.py workloads --registry 127.0.0.1:5000
 
-go-live: setup lab-up ## setup, lab-up, then playbooks/go-live.yml on the lab
+lab-data: lab-up ## the lab's stand-in data services (until the data roles land)
+	ansible-playbook -i inventories/lab tests/lab/data-standin.yml
+
+go-live: setup lab-workloads lab-data ## setup, lab-up, workload images, data stand-in, then playbooks/go-live.yml
 	ansible-playbook -i $(INVENTORY) playbooks/go-live.yml $(PLAYBOOK_ARGS)
 
 test: setup ## every test: unit, sanity, lint, molecule, end to end
@@ -52,6 +55,7 @@ bench: setup ## benchmarks, printed as JSON
 	@python3 tests/bench/setup_golive.py
 	@python3 tests/bench/hosts.py --hosts 1
 	@python3 tests/bench/hosts.py --hosts 4
+	@python3 tests/bench/deploy.py
 
 docs: ## regenerate docs/api from the plugins' and roles' own documentation
 	@python3 tests/docs.py

@@ -57,6 +57,14 @@ options:
       - Value of C(ansible_connection) for every host.
     type: str
     default: community.docker.docker
+  exclude_groups:
+    description:
+      - Containers in any of these groups (their C(<label_prefix>.groups) label) are left out of the inventory.
+      - The lab's own helpers (its image registry, ACME and S3 stand-ins) are in group V(lab_helpers); leaving them
+        out keeps plays that target all hosts to the platform's hosts.
+    type: list
+    elements: str
+    default: []
   include_stopped:
     description:
       - Whether containers that are not running are added too.
@@ -72,8 +80,10 @@ options:
 
 EXAMPLES = r"""
 ---
-# aiquiz_lab.yml: the lab started by `make lab-up`, on the local Docker engine
+# aiquiz_lab.yml: the lab started by `make lab-up`, on the local Docker engine,
+# without the lab's helper hosts
 plugin: aiquiz.ops.lab
+exclude_groups: [lab_helpers]
 
 ---
 # A lab on another engine, stopped hosts included, with extra groups
@@ -355,8 +365,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             return
 
         strict = self.get_option('strict')
+        excluded = set(self.get_option('exclude_groups') or [])
         seen = {}
         for hostname, groups, hostvars in hosts:
+            if excluded.intersection(groups):
+                continue
             if hostname in seen:
                 self.display.warning('aiquiz.ops.lab: containers %s and %s both claim host %s; using %s'
                                      % (seen[hostname], hostvars['lab_container_name'], hostname, seen[hostname]))

@@ -17,7 +17,6 @@ times. It asserts nothing.
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -35,8 +34,8 @@ def run(cmd, check=True):
     proc = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, check=False)
     seconds = round(time.monotonic() - started, 2)
     if check and proc.returncode != 0:
-        sys.exit("bench: %s failed (exit %d): %s" % (" ".join(cmd), proc.returncode,
-                                                       (proc.stdout + proc.stderr)[-1500:]))
+        tail = (proc.stdout + proc.stderr)[-1500:]
+        sys.exit("bench: %s failed (exit %d): %s" % (" ".join(cmd), proc.returncode, tail))
     return proc.returncode, seconds, proc.stdout + proc.stderr
 
 

@@ -22,6 +22,8 @@ import threading
 import time
 
 PATHS = ("/api/quizzes", "/version", "/")
+# Errors of a request on a connection the server closed before answering.
+STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
 
 def percentile(values, pct):
@@ -48,6 +50,7 @@ class LoadGenerator:
         self._stop = threading.Event()
         self._workers = []
         self._sent = 0
+        self.retries = 0
         self._t0 = None
 
     # -- control
@@ -109,24 +112,42 @@ class LoadGenerator:
             n += 1
             started = self.now()
             ok, detail, release = False, "", None
-            try:
-                if conn is None:
-                    conn = self._connect()
-                conn.request("GET", path, headers={"Host": self.host, "User-Agent": "aiquiz-loadgen"})
-                resp = conn.getresponse()
-                body = resp.read()
-                ok = 200 <= resp.status < 400
-                detail = str(resp.status)
-                if ok and path == "/version":
-                    release = json.loads(body).get("release")
-                if resp.getheader("Connection", "").lower() == "close":
-                    conn.close()
+            for attempt in (1, 2):
+                reused = conn is not None
+                try:
+                    if conn is None:
+                        conn = self._connect()
+                    conn.request("GET", path, headers={"Host": self.host, "User-Agent": "aiquiz-loadgen"})
+                    resp = conn.getresponse()
+                    body = resp.read()
+                    ok = 200 <= resp.status < 400
+                    detail = str(resp.status)
+                    if ok and path == "/version":
+                        release = json.loads(body).get("release")
+                    if resp.getheader("Connection", "").lower() == "close":
+                        conn.close()
+                        conn = None
+                    break
+                except STALE as exc:
+                    if conn is not None:
+                        conn.close()
                     conn = None
-            except (OSError, http.client.HTTPException, ValueError) as exc:
-                detail = type(exc).__name__ + ": " + str(exc)[:120]
-                if conn is not None:
-                    conn.close()
-                conn = None
+                    detail = type(exc).__name__ + ": " + str(exc)[:120]
+                    # A kept-alive connection the server closed as the request
+                    # went out (a graceful reload closes idle ones): like
+                    # browsers and RFC 9112 9.3.1, retry a GET once on a new
+                    # connection. A new connection that fails is a failure.
+                    if reused and attempt == 1:
+                        with self._lock:
+                            self.retries += 1
+                        continue
+                    break
+                except (OSError, http.client.HTTPException, ValueError) as exc:
+                    detail = type(exc).__name__ + ": " + str(exc)[:120]
+                    if conn is not None:
+                        conn.close()
+                    conn = None
+                    break
             latency = (self.now() - started) * 1000.0
             with self._lock:
                 self.records.append((started, latency, ok, detail, release))
@@ -152,7 +173,7 @@ class LoadGenerator:
         with self._lock:
             records = list(self.records)
         out = {"requests": len(records), "failed": sum(1 for r in records if not r[2]),
-               "rate_limit_rps": self.rate, "phases": {}}
+               "rate_limit_rps": self.rate, "stale_keepalive_retries": self.retries, "phases": {}}
         failures = {}
         for r in records:
             if not r[2]:

@@ -5,13 +5,18 @@ import sys
 
 import pytest
 
-from helpers import LAB_HOSTS, ROOT
+from helpers import LAB_HOSTS, ROOT, ansible_env
 
 
 @pytest.fixture(scope="session")
 def lab():
-    """The lab, up and booted (idempotent: a running lab is left as it is)."""
-    proc = subprocess.run([sys.executable, "tests/lab/labctl.py", "up"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    """The lab, up and booted, its registry holding the sample workload and its
+    data host running the stand-in data services (idempotent: what is already
+    there is left as it is)."""
+    for cmd in ([sys.executable, "tests/lab/labctl.py", "up"],
+                [sys.executable, "tests/lab/labctl.py", "workloads"],
+                ["ansible-playbook", "-i", "inventories/lab", "tests/lab/data-standin.yml"]):
+        proc = subprocess.run(cmd, cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=900,
+                              check=False)
+        assert proc.returncode == 0, (cmd, proc.stdout[-3000:] + proc.stderr[-3000:])
     return LAB_HOSTS

@@ -49,7 +49,9 @@ start_docker() {
   if command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then
     systemctl start docker || die "systemctl start docker failed"
   else
-    nohup dockerd >"$DOCKER_LOG" 2>&1 &
+    # In a session of its own: the engine must outlive the shell (or CI
+    # step) that started it.
+    setsid -f dockerd >"$DOCKER_LOG" 2>&1 </dev/null
   fi
   local _attempt
   for _attempt in $(seq 1 60); do

@@ -16,6 +16,7 @@ import re
 import ssl
 import subprocess
 import sys
+import time
 import urllib.request
 
 import testinfra
@@ -51,7 +52,7 @@ def edge_get(path):
 
 
 def served_releases(samples=20):
-    return {json.loads(edge_get("/version")[1])["release"] for _ in range(samples)}
+    return {json.loads(edge_get("/version")[1])["release"] for _sample in range(samples)}
 
 
 def ledger(name):
@@ -75,7 +76,6 @@ def under_load(action, rate=120):
     gen = LoadGenerator("127.0.0.1", EDGE_PORT, host=HOSTNAME, rate=rate, threads=6,
                         max_requests=rate * 600, max_seconds=600)
     with gen:
-        import time
         gen.mark("baseline")
         time.sleep(3)
         gen.mark("action")

@@ -365,6 +365,17 @@ def test_only_the_configured_lab(engine, enabled, tmp_path):
     assert sorted(manager.hosts) == ['other1']
 
 
+def test_excluded_groups_leave_their_hosts_out(engine, enabled, tmp_path):
+    engine.containers.append(container('registry1', 'registry,lab_helpers'))
+    manager = load(write_config(tmp_path, 'docker_host: %s\n' % engine.url))
+    assert 'registry1' in manager.hosts
+    manager = load(write_config(tmp_path, 'docker_host: %s\nexclude_groups: [lab_helpers]\n' % engine.url,
+                                name='helpers.aiquiz_lab.yml'))
+    assert 'registry1' not in manager.hosts
+    assert 'lab_helpers' not in manager.groups
+    assert manager.hosts
+
+
 def test_stopped_containers(engine, enabled, tmp_path):
     engine.containers[4]['State'] = 'exited'
     manager = load(write_config(tmp_path, 'docker_host: %s\n' % engine.url))
