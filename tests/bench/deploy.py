@@ -24,7 +24,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests", "bench"))
-from loadgen import LoadGenerator  # noqa: E402  pylint: disable=wrong-import-position
+from loadgen import LoadGenerator, percentile  # noqa: E402  pylint: disable=wrong-import-position
 
 ENV = dict(os.environ, PATH=os.path.join(ROOT, ".venv", "bin") + os.pathsep + os.environ["PATH"],
            ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1", AIQUIZ_AUDIT_SUMMARY="true")
@@ -106,6 +106,12 @@ def main():
     old = [r[0] for r in in_deploy if r[4] == "1.0.0"]
     if new and old:
         figures["cutover_window_s"] = round(max(old) - min(new), 2)
+        # Latency while both releases answer (canary and switches), against the baseline.
+        window = [r[1] for r in in_deploy if r[2] and min(new) <= r[0] <= max(old)]
+        figures["p99_ms_cutover_window"] = percentile(window, 99)
+        base_p99 = summary["phases"]["baseline"]["p99_ms"]
+        figures["p99_ratio_cutover_vs_baseline"] = (round(figures["p99_ms_cutover_window"] / base_p99, 2)
+                                                    if base_p99 and window else None)
     base = summary["phases"]["baseline"]["p99_ms"]
     during = summary["phases"]["deploy_1.1.0"]["p99_ms"]
     figures["p99_ratio_deploy_vs_baseline"] = round(during / base, 2) if base and during else None
