@@ -513,8 +513,8 @@ def build_workload(image, tag):
     if current.returncode == 0 and current.stdout.strip() == digest:
         return ref, False
     env = dict(os.environ, DOCKER_BUILDKIT="0")
-    proc = run(["docker", "build", "-q", "-f", os.path.join(WORKLOADS, image, "Dockerfile"),
-                "--build-arg", "RELEASE=%s" % tag,
+    proc = run(["docker", "build", "-q", "-f", os.path.join(WORKLOADS, "Dockerfile"),
+                "--build-arg", "SERVICE=%s" % image, "--build-arg", "RELEASE=%s" % tag,
                 "--build-arg", "FAIL_READY=%d" % (tag in FAIL_READY_TAGS),
                 "--label", "%s=%s" % (label, digest), "-t", ref, WORKLOADS], check=False, env=env)
     if proc.returncode != 0:
