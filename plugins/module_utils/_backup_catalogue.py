@@ -1,0 +1,309 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, aiquiz.ops maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# PRIVATE to the aiquiz.ops collection: backs the aiquiz.ops.backup_catalogue
+# module and the backup role's host script (/usr/local/lib/aiquiz-backup/,
+# a copy of this file), so both write the same catalogue the same way.
+# Standard library only, Python 3.8+.
+#
+# The catalogue of one host: a JSON file listing every backup taken there,
+# with its checksum, its times, its source position and what verification
+# found. Changes hold an exclusive fcntl lock on <path>.lock and are written
+# atomically (temporary file, fsync, rename).
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import datetime
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import re
+import tempfile
+import time
+
+CATALOGUE_VERSION = 1
+STATUSES = ('running', 'good', 'failed', 'corrupt')
+KINDS = ('postgresql-pgbackrest', 'postgresql-dump', 'redis', 'rabbitmq', 'files')
+ENTRY_KEYS = ('id', 'kind', 'target', 'location', 'size', 'sha256', 'started', 'ended', 'source_position',
+              'status', 'detail', 'verified')
+FILE_MODE = 0o640
+DIR_MODE = 0o750
+ID_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._:+-]{0,199}$')
+SHA_RE = re.compile(r'^[0-9a-f]{64}$')
+
+
+class CatalogueError(Exception):
+    """A catalogue that cannot be read, or a change it refuses."""
+
+
+def utc_now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+
+
+def empty_catalogue():
+    return {'version': CATALOGUE_VERSION, 'backups': []}
+
+
+def check_catalogue(data, path):
+    def bad(what):
+        raise CatalogueError('backup catalogue %s is not valid: %s; fix or move the file away (the module '
+                             'never overwrites a catalogue it cannot read)' % (path, what))
+    if not isinstance(data, dict):
+        bad('the top level is not an object')
+    if data.get('version') != CATALOGUE_VERSION:
+        bad('version is %r, expected %d' % (data.get('version'), CATALOGUE_VERSION))
+    if not isinstance(data.get('backups'), list):
+        bad('backups is not a list')
+    seen = set()
+    for index, entry in enumerate(data['backups']):
+        if not isinstance(entry, dict) or not isinstance(entry.get('id'), str):
+            bad('backups[%d] is not an entry with an id' % index)
+        if entry['id'] in seen:
+            bad('backup id %s appears twice' % entry['id'])
+        seen.add(entry['id'])
+        if entry.get('status') not in STATUSES:
+            bad('backup %s has status %r' % (entry['id'], entry.get('status')))
+
+
+def load(path):
+    """(catalogue, existed). A missing file is an empty catalogue."""
+    try:
+        with open(path, 'rb') as handle:
+            raw = handle.read()
+    except (IOError, OSError) as exc:
+        if exc.errno == errno.ENOENT:
+            return empty_catalogue(), False
+        raise
+    try:
+        data = json.loads(raw.decode('utf-8'))
+    except ValueError as exc:
+        raise CatalogueError('backup catalogue %s is not valid JSON (%s); fix or move the file away' % (path, exc))
+    check_catalogue(data, path)
+    return data, True
+
+
+def serialize(catalogue):
+    return json.dumps(catalogue, indent=2, sort_keys=True) + '\n'
+
+
+def ensure_parent(path):
+    parent = os.path.dirname(path)
+    if parent and not os.path.isdir(parent):
+        try:
+            os.makedirs(parent, DIR_MODE)
+        except OSError as exc:
+            if exc.errno != errno.EEXIST:
+                raise
+
+
+def write_atomic(path, catalogue):
+    ensure_parent(path)
+    parent = os.path.dirname(path) or '.'
+    fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), dir=parent)
+    try:
+        with os.fdopen(fd, 'w') as handle:
+            handle.write(serialize(catalogue))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, FILE_MODE)
+        if os.path.exists(path):
+            stat = os.stat(path)
+            try:
+                os.chown(tmp, stat.st_uid, stat.st_gid)
+            except OSError:
+                pass
+        os.rename(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+@contextlib.contextmanager
+def locked(path, timeout, poll=0.05):
+    """Hold an exclusive fcntl lock on <path>.lock, waiting up to timeout seconds."""
+    ensure_parent(path)
+    name = path + '.lock'
+    fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+    try:
+        give_up = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() >= give_up:
+                    raise CatalogueError('backup catalogue %s stayed locked for %s s (lock file %s): another '
+                                         'backup or verification is writing it' % (path, timeout, name))
+                time.sleep(poll)
+        yield
+    finally:
+        os.close(fd)
+
+
+def update(path, change, timeout=30):
+    """Apply change(catalogue) -> result under the lock; write when the catalogue changed. Returns result."""
+    with locked(path, timeout):
+        before = load(path)[0]
+        after = copy.deepcopy(before)
+        result = change(after)
+        if after != before:
+            write_atomic(path, after)
+        return result
+
+
+# --------------------------------------------------------------------------
+# Entries
+# --------------------------------------------------------------------------
+
+def normalise_entry(entry):
+    """A complete entry from the given fields; raises CatalogueError on bad fields."""
+    if not isinstance(entry, dict):
+        raise CatalogueError('entry must be a dictionary, got %r' % (entry,))
+    unknown = sorted(set(entry) - set(ENTRY_KEYS))
+    if unknown:
+        raise CatalogueError('entry has unknown keys %s; known keys: %s' % (', '.join(unknown), ', '.join(ENTRY_KEYS)))
+    errors = []
+    ident = entry.get('id')
+    if not isinstance(ident, str) or not ID_RE.match(ident):
+        errors.append('id must be 1-200 letters, digits, ".", "_", ":", "+" or "-" starting with a letter or digit, '
+                      'got %r' % (ident,))
+    if entry.get('kind') not in KINDS:
+        errors.append('kind must be one of %s, got %r' % (', '.join(KINDS), entry.get('kind')))
+    if not isinstance(entry.get('target'), str) or not entry.get('target'):
+        errors.append('target must name the backup target, got %r' % (entry.get('target'),))
+    status = entry.get('status', 'good')
+    if status not in STATUSES:
+        errors.append('status must be one of %s, got %r' % (', '.join(STATUSES), status))
+    sha = entry.get('sha256')
+    if sha is not None and (not isinstance(sha, str) or not SHA_RE.match(sha)):
+        errors.append('sha256 must be 64 lowercase hex digits, got %r' % (sha,))
+    size = entry.get('size')
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+        errors.append('size must be a whole number of bytes >= 0, got %r' % (size,))
+    if status == 'good' and not entry.get('ended'):
+        errors.append('a good backup needs its ended time')
+    if errors:
+        raise CatalogueError('; '.join(errors))
+    out = dict((key, entry.get(key)) for key in ENTRY_KEYS)
+    out['status'] = status
+    return out
+
+
+def find(catalogue, ident):
+    for entry in catalogue['backups']:
+        if entry['id'] == ident:
+            return entry
+    return None
+
+
+def add(catalogue, entry):
+    """Insert or update an entry (sorted by started, then id). Returns the stored entry.
+
+    An update keeps the recorded verification unless the entry gives one.
+    """
+    new = normalise_entry(entry)
+    old = find(catalogue, new['id'])
+    if old is not None:
+        if new['verified'] is None:
+            new['verified'] = old.get('verified')
+        old.clear()
+        old.update(new)
+        return old
+    catalogue['backups'].append(new)
+    catalogue['backups'].sort(key=lambda item: (item.get('started') or item.get('ended') or '', item['id']))
+    return new
+
+
+def select(catalogue, kind=None, target=None, status=None, ids=None):
+    out = []
+    for entry in catalogue['backups']:
+        if kind and entry.get('kind') != kind:
+            continue
+        if target and entry.get('target') != target:
+            continue
+        if status and entry.get('status') not in (status if isinstance(status, (list, tuple)) else [status]):
+            continue
+        if ids is not None and entry['id'] not in ids:
+            continue
+        out.append(entry)
+    return out
+
+
+def latest_good(catalogue, kind=None, target=None, before=None):
+    """Newest good entry (by ended, then id), optionally ended at or before `before` (ISO text)."""
+    best = None
+    for entry in select(catalogue, kind=kind, target=target, status='good'):
+        if before and (entry.get('ended') or '') > before:
+            continue
+        key = (entry.get('ended') or '', entry['id'])
+        if best is None or key > (best.get('ended') or '', best['id']):
+            best = entry
+    return best
+
+
+def sha256_file(path, chunk=1 << 20):
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, 'rb') as handle:
+        while True:
+            block = handle.read(chunk)
+            if not block:
+                break
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
+
+
+def record_verification(entry, result, detail, at=None, mark_corrupt=True):
+    """Record a verification result on an entry; a failed one makes a good entry corrupt."""
+    entry['verified'] = {'at': at or utc_now(), 'result': result, 'detail': detail}
+    if result == 'failed' and mark_corrupt and entry['status'] == 'good':
+        entry['status'] = 'corrupt'
+        entry['detail'] = 'verification failed: %s' % detail
+
+
+def verify_files(catalogue, entries, at=None, reader=sha256_file):
+    """Check sha256 and size of every entry whose location is a local file.
+
+    Returns a list of {id, result: ok | failed | skipped, detail}. Entries
+    without a local location or a checksum are skipped (not changed).
+    """
+    results = []
+    for entry in entries:
+        location = entry.get('location') or ''
+        if entry['status'] in ('failed', 'running'):
+            results.append({'id': entry['id'], 'result': 'skipped', 'detail': 'status is %s' % entry['status']})
+            continue
+        if not location.startswith('/') or not entry.get('sha256'):
+            results.append({'id': entry['id'], 'result': 'skipped',
+                            'detail': 'no local file with a checksum (location %r)' % location})
+            continue
+        try:
+            digest, size = reader(location)
+        except (IOError, OSError) as exc:
+            detail = 'cannot read %s: %s' % (location, exc.strerror or exc)
+            result = 'failed'
+        else:
+            if digest != entry['sha256']:
+                result = 'failed'
+                detail = 'sha256 of %s is %s, the catalogue has %s' % (location, digest, entry['sha256'])
+            elif entry.get('size') is not None and size != entry['size']:
+                result, detail = 'failed', 'size of %s is %d, the catalogue has %d' % (location, size, entry['size'])
+            else:
+                result, detail = 'ok', 'sha256 matches'
+        record_verification(entry, result, detail, at=at)
+        results.append({'id': entry['id'], 'result': result, 'detail': detail})
+    return results
