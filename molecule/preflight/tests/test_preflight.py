@@ -103,3 +103,78 @@ def test_invalid_variable_is_refused_naming_it(host):
     assert rc == 2, out
     assert "preflight_ports_free" in out
     assert not host.file(SENTINEL).exists
+
+
+CERTS = "/etc/preflight-certs"
+
+
+@pytest.fixture(scope="module")
+def certificates(host):
+    """python3-cryptography (the module's need), then an EC certificate valid
+    90 days and one that expires in 2 days, each served over TLS on loopback."""
+    installed = host.run("apt-get install -y -q python3-cryptography || "
+                         "(apt-get update -q && apt-get install -y -q python3-cryptography)")
+    assert installed.rc == 0, installed.stderr
+    host.run("rm -rf %s && mkdir -p %s", CERTS, CERTS)
+    for name, days in (("valid", 90), ("soon", 2)):
+        made = host.run(
+            "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days %s "
+            "-subj /CN=%s.preflight.test -addext subjectAltName=DNS:%s.preflight.test "
+            "-keyout %s/%s.key -out %s/%s.pem", str(days), name, name, CERTS, name, CERTS, name)
+        assert made.rc == 0, made.stderr
+    servers = {"valid": 18443, "soon": 18444}
+    for name, port in servers.items():
+        unit = "preflight-tls-%s" % name
+        host.run("systemctl stop %s", unit)
+        started = host.run("systemd-run --unit=%s openssl s_server -quiet -accept 127.0.0.1:%s -cert %s/%s.pem "
+                           "-key %s/%s.key", unit, str(port), CERTS, name, CERTS, name)
+        assert started.rc == 0, started.stderr
+        assert _wait_listening(host, port)
+    yield servers
+    for name in servers:
+        host.run("systemctl stop preflight-tls-%s", name)
+    host.run("rm -rf %s", CERTS)
+
+
+def test_certificate_expiring_within_the_threshold_stops_the_launch(host, certificates):
+    rc, out = run_probe(host, {
+        "preflight_certificates_paths": [CERTS + "/*.pem"],
+        "preflight_certificates_endpoints": [
+            {"host": "127.0.0.1", "port": certificates["valid"], "server_name": "valid.preflight.test"},
+            {"host": "127.0.0.1", "port": certificates["soon"], "server_name": "soon.preflight.test"}]})
+    assert rc == 2, out
+    name = host.backend.host
+    assert "PREFLIGHT FAILED" in out
+    assert ("host %s, check certificate:%s/soon.pem: %s/soon.pem (CN=soon.preflight.test) expires on "
+            % (name, CERTS, CERTS)) in out
+    assert "in 2.0 days, within preflight_certificates_min_days (14)" in out
+    assert "check certificate:soon.preflight.test@127.0.0.1:%d:" % certificates["soon"] in out
+    assert "valid.pem" not in out and "valid.preflight.test@" not in out
+    assert not host.file(SENTINEL).exists
+
+
+def test_valid_certificates_pass_and_the_threshold_is_a_variable(host, certificates):
+    rc, out = run_probe(host, {
+        "preflight_certificates_paths": [CERTS + "/valid.pem"],
+        "preflight_certificates_endpoints": [
+            {"host": "127.0.0.1", "port": certificates["valid"], "server_name": "valid.preflight.test"}]})
+    assert rc == 0, out
+    assert ", 0 failed" in out
+    assert host.file(SENTINEL).exists
+    host.run("rm -f %s", SENTINEL)
+    # Two days left pass a one-day threshold.
+    rc, out = run_probe(host, {"preflight_certificates_paths": [CERTS + "/soon.pem"],
+                               "preflight_certificates_min_days": 1})
+    assert rc == 0, out
+    assert host.file(SENTINEL).exists
+
+
+def test_missing_certificate_or_silent_endpoint_is_refused(host, certificates):
+    rc, out = run_probe(host, {
+        "preflight_certificates_paths": [CERTS + "/absent.pem"],
+        "preflight_certificates_endpoints": [{"host": "127.0.0.1", "port": 18445}]})
+    assert rc == 2, out
+    assert "check certificate:%s/absent.pem: cannot read %s/absent.pem: No such file or directory" % (
+        CERTS, CERTS) in out
+    assert "check certificate:127.0.0.1:18445: TLS connection to 127.0.0.1:18445 failed" in out
+    assert not host.file(SENTINEL).exists
