@@ -41,8 +41,15 @@ options:
     description:
       - The C(http://) or C(https://) URL to probe, as the target host reaches it, for example
         V(http://127.0.0.1:8021/readyz).
+      - Give O(url) or O(urls).
     type: str
-    required: true
+  urls:
+    description:
+      - Several URLs gated at the same time, each with the same settings, in one call (one round trip to the host
+        for all the services of a release). The gate passes when every URL passes; RV(gates) holds each result.
+      - Give O(url) or O(urls).
+    type: list
+    elements: str
   successes:
     description:
       - Good answers needed in a row. Must be 1 or more.
@@ -129,6 +136,15 @@ EXAMPLES = r"""
     headers:
       Authorization: "Bearer {{ quiz_probe_token }}"
 
+- name: Gate the web and API services of the new colour together
+  aiquiz.ops.health_gate:
+    urls:
+      - http://127.0.0.1:8020/readyz
+      - http://127.0.0.1:8021/readyz
+    successes: 2
+    interval: 0.2
+  register: colour_gate
+
 - name: Keep going on failure, then decide (a failed gate still returns its data)
   aiquiz.ops.health_gate:
     url: http://127.0.0.1:8020/healthz
@@ -138,6 +154,15 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+gates:
+  description:
+    - With O(urls), the result of each URL, in the order given - C(url) and the keys below (C(passed) to
+      C(last_error)). The top-level C(passed) is true when all passed and C(elapsed_s) is the longest; the other
+      top-level keys are absent.
+  returned: with O(urls), unless skipped in check mode
+  type: list
+  elements: dict
+  sample: [{url: "http://127.0.0.1:8020/readyz", passed: true, attempts: 2, elapsed_s: 0.21}]
 passed:
   description: Whether O(successes) good answers came in a row before O(deadline). V(false) only in a failed result.
   returned: unless skipped in check mode
@@ -193,6 +218,8 @@ last_error:
   sample: status 503 not in [200]
 """
 
+import concurrent.futures
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.aiquiz.ops.plugins.module_utils._health import (
@@ -204,7 +231,8 @@ from ansible_collections.aiquiz.ops.plugins.module_utils._health import (
 
 def argument_spec():
     return dict(
-        url=dict(type='str', required=True),
+        url=dict(type='str'),
+        urls=dict(type='list', elements='str'),
         successes=dict(type='int', default=3),
         timeout=dict(type='float', default=2),
         interval=dict(type='float', default=0.5),
@@ -221,17 +249,33 @@ def argument_spec():
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
+                           mutually_exclusive=[('url', 'urls')], required_one_of=[('url', 'urls')])
     params = module.params
-    errors = validate_params(params)
+    urls = params['urls'] if params['urls'] is not None else [params['url']]
+    errors = []
+    for url in urls or [None]:
+        for error in validate_params(dict(params, url=url or '')):
+            if error not in errors:
+                errors.append(error)
     if errors:
         module.fail_json(msg='Invalid arguments: %s' % '; '.join(errors))
     if module.check_mode and params['skip_in_check_mode']:
-        module.exit_json(changed=False, skipped=True, msg='health gate for %s skipped in check mode' % params['url'])
-    result = run_gate(params)
+        module.exit_json(changed=False, skipped=True, msg='health gate for %s skipped in check mode' % ', '.join(urls))
+    if params['urls'] is None:
+        result = run_gate(params)
+        if not result['passed']:
+            module.fail_json(msg=failure_message(params, result), changed=False, **result)
+        module.exit_json(changed=False, **result)
+    # One thread per URL: the gates wait side by side.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(urls)) as pool:
+        gates = list(pool.map(lambda url: dict(run_gate(dict(params, url=url)), url=url), urls))
+    result = dict(changed=False, passed=all(g['passed'] for g in gates),
+                  elapsed_s=max(g['elapsed_s'] for g in gates), gates=gates)
     if not result['passed']:
-        module.fail_json(msg=failure_message(params, result), changed=False, **result)
-    module.exit_json(changed=False, **result)
+        module.fail_json(msg='; '.join(failure_message(dict(params, url=g['url']), g) for g in gates if not g['passed']),
+                         **result)
+    module.exit_json(**result)
 
 
 if __name__ == '__main__':

