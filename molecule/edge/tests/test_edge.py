@@ -245,6 +245,32 @@ def test_weight_change_moves_traffic_with_no_failed_request_and_waits_for_old_wo
         assert bodies(name, 8) == ["web-a"] * 8
 
 
+def reloads(name):
+    """How many times systemd has reloaded nginx on the instance so far."""
+    out = get(name).check_output("journalctl -q -u nginx.service -o cat | grep -c '^Reloaded' || true")
+    return int(out or 0)
+
+
+def test_several_upstreams_change_with_one_test_and_one_reload():
+    before = {name: reloads(name) for name in HOSTS}
+    rc, out = run("backends.yml", {"edge_test_backends": {
+        "quiz_web": [{"address": "127.0.0.1", "port": 8012, "weight": 1}],
+        "quiz_api": [{"address": "127.0.0.1", "port": 8011, "weight": 2}]}})
+    try:
+        assert rc == 0, out
+        assert out.count("edge_test_result changed=True drained=True") == 2, out
+        for name in HOSTS:
+            assert reloads(name) == before[name] + 1
+            assert request(name, "/")[2] == "web-b"
+            assert "weight=2 " in get(name).file("%s/quiz_api/%s.conf" % (UPSTREAMS, peer(name))).content_string
+    finally:
+        rc, out = run("backends.yml")
+    assert rc == 0, out
+    for name in HOSTS:
+        assert reloads(name) == before[name] + 2
+        assert request(name, "/")[2] == "web-a"
+
+
 def test_empty_server_list_removes_the_file_and_the_placeholder_gets_no_traffic():
     rc, out = run("backends.yml", {"edge_test_backends": {"quiz_api": []}})
     try:
