@@ -540,9 +540,12 @@ def expand_paths(patterns):
     return paths, unmatched
 
 
-def scan(params, now=None):
-    """Scan every file and endpoint; return (items, unmatched globs). Raises CertError for ca_file."""
-    now = now or datetime.datetime.now(UTC)
+def utc_now():
+    return datetime.datetime.now(UTC)
+
+
+def scan(params, now):
+    """Scan every file and endpoint at time now; return (items, unmatched globs). Raises CertError for ca_file."""
     anchors = load_ca_file(params['ca_file']) if params.get('ca_file') else None
     keys = params.get('keys') or {}
     paths, unmatched = expand_paths(params.get('paths') or [])
@@ -586,12 +589,14 @@ METRICS = (
 )
 
 
-def render_textfile(items):
+def render_textfile(items, now):
     """The node exporter textfile of the items: stable while the certificates are unchanged.
 
-    days_left is whole days (floor), so the file changes at most once a day
-    per certificate; use expiry_seconds - time() for finer alerts.
+    days_left is whole days (floor) from now to notAfter, so the file changes
+    at most once a day per certificate; use expiry_seconds - time() for
+    finer alerts.
     """
+    now_ts = calendar.timegm(now.astimezone(UTC).timetuple()) + now.microsecond / 1e6
     samples = dict((name, []) for name, _help in METRICS)
     for item in items:
         source = [('source', item['source'])]
@@ -601,7 +606,7 @@ def render_textfile(items):
         labels = _labels(source + [('subject', item['subject']), ('serial', item['serial'])])
         expires = calendar.timegm(datetime.datetime.strptime(item['not_after'], '%Y-%m-%dT%H:%M:%SZ').timetuple())
         samples['expiry_seconds'].append((labels, '%d' % expires))
-        samples['days_left'].append((labels, '%d' % math.floor(item['days_left'])))
+        samples['days_left'].append((labels, '%d' % math.floor((expires - now_ts) / 86400.0)))
         if item['chain_valid'] is not None:
             samples['chain_valid'].append((labels, '1' if item['chain_valid'] else '0'))
         if item['key_match'] is not None:

@@ -17,7 +17,7 @@ description:
   - With O(keys), checks that the private key of a certificate belongs to it. The key is read only to derive its
     public half; nothing of it is returned or logged.
   - With O(ca_file), checks each chain up to a CA of that file by hand, so that it works with cryptography 38
-    (Debian 12): every certificate must be within its dates and signed by the next one (RSA PKCS#1 v1.5 and PSS,
+    (Debian 12). Every certificate must be within its dates and signed by the next one (RSA PKCS#1 v1.5 and PSS,
     ECDSA, Ed25519, Ed448, DSA), intermediates must be CA certificates.
   - RV(expiring) lists the sources with less than O(min_days) days left (expired ones too); with
     O(fail_on_expiring) the module fails naming them.
@@ -271,9 +271,9 @@ def argument_spec():
     )
 
 
-def update_textfile(module, path, items):
+def update_textfile(module, path, items, now):
     """(changed, diff) of bringing the textfile to the items' content."""
-    after = _certs.render_textfile(items)
+    after = _certs.render_textfile(items, now)
     before = _certs.read_text(path)
     changed = before != after or _certs.file_mode(path) != _certs.FILE_MODE
     if changed and not module.check_mode:
@@ -291,7 +291,8 @@ def main():
     if errors:
         module.fail_json(msg='Invalid arguments: %s' % '; '.join(errors))
     try:
-        items, unmatched = _certs.scan(params)
+        now = _certs.utc_now()
+        items, unmatched = _certs.scan(params, now)
     except _certs.CertError as exc:
         module.fail_json(msg=str(exc))
     for pattern in unmatched:
@@ -306,7 +307,7 @@ def main():
     )
     if params['textfile']:
         try:
-            result['changed'], diff = update_textfile(module, params['textfile'], items)
+            result['changed'], diff = update_textfile(module, params['textfile'], items, now)
         except (_certs.CertError, IOError, OSError) as exc:
             module.fail_json(msg='cannot write textfile %s: %s' % (params['textfile'], exc),
                              exception=traceback.format_exc(), **result)

@@ -2,14 +2,21 @@
 seen from inside, with aiquiz.ops.certificate_inventory.
 
 sslyze (in the project's venv) scans each instance from the controller at the
-instance's address on the network Docker gave the scenario's containers (they
+instance's address on the Docker network of the scenario's containers (they
 publish no port), with the SNI name edge.molecule.test: only TLS 1.2 and 1.3,
-no weak or non-forward-secret cipher suite, HSTS of at least a year, and a
-chain that verifies against the issuing CA (the bootstrap certificate is its
-own issuer). Then the module runs on each instance, against the same
-endpoint and the files nginx serves, and must agree with sslyze.
+no weak or non-forward-secret cipher suite, HSTS of at least a year.
+
+The self-signed bootstrap certificate has no issuing CA to verify against, so
+the last tests give the edge a certificate from a CA made here (root,
+intermediate, leaf per instance) through the role's own variables
+(edge_tls_certificate, edge_tls_certificate_key, as the tls role sets them),
+check with sslyze that the chain the edge sends verifies against that root
+for edge.molecule.test, and check that the module, run on the instance,
+agrees. The instances get their bootstrap certificate back at the end.
 """
 
+import base64
+import datetime
 import json
 import os
 import pathlib
@@ -17,6 +24,10 @@ import subprocess
 
 import pytest
 import testinfra
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from sslyze import (
     CertificateInfoExtraArgument,
     ScanCommand,
@@ -28,12 +39,14 @@ from sslyze import (
     ServerScanStatusEnum,
 )
 
+from conftest import ansible_playbook
+
 ROOT = pathlib.Path(__file__).resolve().parents[3]
+SCENARIO = ROOT / "molecule" / "edge"
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 HOSTS = ("edge-debian12", "edge-debian13")
 NAME = "edge.molecule.test"
-CERT = "/etc/nginx/aiquiz/bootstrap/edge.crt"
-KEY = "/etc/nginx/aiquiz/bootstrap/edge.key"
+ISSUED = "/etc/nginx/aiquiz/policy-test"
 ONE_YEAR = 365 * 24 * 3600
 REFUSED_PROTOCOLS = {
     "SSL 2.0": ScanCommand.SSL_2_0_CIPHER_SUITES,
@@ -63,21 +76,12 @@ def container_address(name):
     return out[0]
 
 
-@pytest.fixture(scope="module")
-def scans(tmp_path_factory):
-    """sslyze's result for each instance, scanned side by side."""
-    requests = {}
-    for name in HOSTS:
-        ca_file = tmp_path_factory.mktemp(name) / "issuing-ca.pem"
-        # Self-signed: the certificate is its own issuing CA.
-        ca_file.write_bytes(get(name).file(CERT).content)
-        commands = set(REFUSED_PROTOCOLS.values()) | set(ACCEPTED_PROTOCOLS.values()) | {
-            ScanCommand.HTTP_HEADERS, ScanCommand.CERTIFICATE_INFO}
-        requests[name] = ServerScanRequest(
-            server_location=ServerNetworkLocation(NAME, 443, ip_address=container_address(name)),
-            scan_commands=commands,
-            scan_commands_extra_arguments=ScanCommandsExtraArguments(
-                certificate_info=CertificateInfoExtraArgument(custom_ca_file=ca_file)))
+def scan(commands, extra=None):
+    """sslyze's result for each instance, scanned side by side, by instance name."""
+    requests = dict((name, ServerScanRequest(
+        server_location=ServerNetworkLocation(NAME, 443, ip_address=container_address(name)),
+        scan_commands=set(commands),
+        scan_commands_extra_arguments=extra or ScanCommandsExtraArguments())) for name in HOSTS)
     scanner = Scanner()
     scanner.queue_scans(list(requests.values()))
     by_uuid = dict((request.uuid, name) for name, request in requests.items())
@@ -86,6 +90,12 @@ def scans(tmp_path_factory):
     for name, result in results.items():
         assert result.scan_status == ServerScanStatusEnum.COMPLETED, (name, result.connectivity_error_trace)
     return results
+
+
+@pytest.fixture(scope="module")
+def scans():
+    """Protocols, cipher suites and headers of the edge as the scenario converged it."""
+    return scan(list(REFUSED_PROTOCOLS.values()) + list(ACCEPTED_PROTOCOLS.values()) + [ScanCommand.HTTP_HEADERS])
 
 
 def attempt(scans, name, command):
@@ -112,9 +122,11 @@ def test_no_weak_or_non_forward_secret_cipher_suite(scans, name):
     for accepted in tls12 + tls13:
         suite = accepted.cipher_suite.name
         assert not [part for part in WEAK_PARTS if part in suite], suite
-        # Forward secrecy: an ephemeral key exchange, of at least 256 bits.
-        assert accepted.ephemeral_key is not None, suite
-        assert accepted.ephemeral_key.size >= 256, (suite, accepted.ephemeral_key.size)
+        # Forward secrecy: an ephemeral key exchange, X25519 (253 bits) or
+        # stronger, or finite-field DH of 2048 bits at least.
+        key = accepted.ephemeral_key
+        assert key is not None, suite
+        assert key.size >= (2048 if key.type_name == "DH" else 253), (suite, key.type_name, key.size)
     for accepted in tls12:
         suite = accepted.cipher_suite.name
         assert suite.startswith(("TLS_ECDHE_", "TLS_DHE_")), suite
@@ -128,23 +140,105 @@ def test_hsts_is_sent_for_at_least_a_year(scans, name):
     assert hsts.max_age >= ONE_YEAR, hsts.max_age
 
 
+# --- a certificate from a CA, through the role's variables ----------------------
+
+
+def _name(common_name):
+    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "aiquiz policy test"),
+                      x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _issue(subject, key, issuer=None, issuer_key=None, ca=False, sans=()):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    builder = (x509.CertificateBuilder()
+               .subject_name(_name(subject))
+               .issuer_name(issuer.subject if issuer is not None else _name(subject))
+               .public_key(key.public_key())
+               .serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(hours=1))
+               .not_valid_after(now + datetime.timedelta(days=30 if not ca else 365))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+               .add_extension(x509.KeyUsage(digital_signature=not ca, content_commitment=False,
+                                            key_encipherment=False, data_encipherment=False, key_agreement=False,
+                                            key_cert_sign=ca, crl_sign=ca, encipher_only=False,
+                                            decipher_only=False), critical=True)
+               .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                   (issuer_key or key).public_key()), critical=False))
+    if not ca:
+        builder = (builder
+                   .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in sans]), critical=False)
+                   .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False))
+    return builder.sign(issuer_key or key, hashes.SHA256())
+
+
+def _pem(*certs):
+    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
+
+
+def _put(host, path, data, mode):
+    done = host.run("echo %s | base64 -d > %s && chmod %s %s", base64.b64encode(data).decode(), path, mode, path)
+    assert done.rc == 0, done.stderr
+
+
+@pytest.fixture(scope="module")
+def ca_issued(tmp_path_factory):
+    """Each instance serves a leaf of its own from a root and an intermediate made here."""
+    root_key = ec.generate_private_key(ec.SECP384R1())
+    root = _issue("policy test root", root_key, ca=True)
+    inter_key = ec.generate_private_key(ec.SECP256R1())
+    inter = _issue("policy test intermediate", inter_key, root, root_key, ca=True)
+    root_file = tmp_path_factory.mktemp("ca") / "issuing-ca.pem"
+    root_file.write_bytes(_pem(root))
+    serials = {}
+    for name in HOSTS:
+        host = get(name)
+        leaf_key = ec.generate_private_key(ec.SECP256R1())
+        leaf = _issue(NAME, leaf_key, inter, inter_key, sans=[NAME, "www." + NAME])
+        serials[name] = leaf.serial_number
+        assert host.run("install -d -m 0700 %s", ISSUED).rc == 0
+        _put(host, ISSUED + "/fullchain.pem", _pem(leaf, inter), "0644")
+        _put(host, ISSUED + "/ca.pem", _pem(root), "0644")
+        _put(host, ISSUED + "/privkey.pem", leaf_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()), "0600")
+    rc, out = ansible_playbook(SCENARIO / "converge.yml", {
+        "edge_tls_certificate": ISSUED + "/fullchain.pem", "edge_tls_certificate_key": ISSUED + "/privkey.pem"})
+    assert rc == 0, out
+    yield {"root_file": root_file, "serials": serials}
+    rc, out = ansible_playbook(SCENARIO / "converge.yml")
+    for name in HOSTS:
+        get(name).run("rm -rf %s /tmp/aiquiz-certs-test", ISSUED)
+    assert rc == 0, out
+
+
+@pytest.fixture(scope="module")
+def chain_scans(ca_issued):
+    return scan([ScanCommand.CERTIFICATE_INFO], ScanCommandsExtraArguments(
+        certificate_info=CertificateInfoExtraArgument(custom_ca_file=ca_issued["root_file"])))
+
+
 @pytest.mark.parametrize("name", HOSTS)
-def test_chain_verifies_against_the_issuing_ca_and_names_the_host(scans, name):
-    info = attempt(scans, name, ScanCommand.CERTIFICATE_INFO)
-    deployment = info.certificate_deployments[0]
-    assert deployment.leaf_certificate_subject_matches_hostname
-    custom = [result for result in deployment.path_validation_results
-              if result.trust_store.path.name == "issuing-ca.pem"]
-    assert len(custom) == 1
-    assert custom[0].was_validation_successful, custom[0].validation_error
-    assert custom[0].verified_certificate_chain
-    # The public trust stores do not know the bootstrap issuer.
-    others = [r for r in deployment.path_validation_results if r not in custom]
+def test_chain_verifies_against_the_issuing_ca_for_the_name(ca_issued, chain_scans, name):
+    deployment = attempt(chain_scans, name, ScanCommand.CERTIFICATE_INFO).certificate_deployments[0]
+    received = deployment.received_certificate_chain
+    assert [c.serial_number for c in received][:1] == [ca_issued["serials"][name]]
+    # The edge sends the leaf and the intermediate, not the root.
+    assert [c.subject.rfc4514_string() for c in received] == [
+        "CN=%s,O=aiquiz policy test" % NAME, "CN=policy test intermediate,O=aiquiz policy test"]
+    assert deployment.received_chain_has_valid_order
+    supplied = [r for r in deployment.path_validation_results
+                if r.trust_store.path == ca_issued["root_file"]]
+    assert len(supplied) == 1
+    # sslyze's verifier (cryptography's, RFC 5280 and the CA/Browser Forum
+    # profile) also checks the certificate names edge.molecule.test.
+    assert supplied[0].was_validation_successful, supplied[0].validation_error
+    assert len(supplied[0].verified_certificate_chain) == 3
+    others = [r for r in deployment.path_validation_results if r not in supplied]
     assert others and not any(r.was_validation_successful for r in others)
 
 
 def inventory_on(name, args):
-    """aiquiz.ops.certificate_inventory run on the instance, ad hoc; its JSON result."""
+    """aiquiz.ops.certificate_inventory run on the instance, ad hoc; its result."""
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
     proc = subprocess.run(
@@ -152,37 +246,42 @@ def inventory_on(name, args):
          "-a", json.dumps(args)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    return json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"][name]
+    # Other callbacks may print after the JSON document.
+    document, _end = json.JSONDecoder().raw_decode(proc.stdout)
+    return document["plays"][0]["tasks"][0]["hosts"][name]
 
 
 @pytest.mark.parametrize("name", HOSTS)
-def test_certificate_inventory_on_the_host_agrees_with_sslyze(scans, name):
-    leaf = attempt(scans, name, ScanCommand.CERTIFICATE_INFO).certificate_deployments[0] \
-        .received_certificate_chain[0]
+def test_certificate_inventory_on_the_host_agrees_with_sslyze(ca_issued, chain_scans, name):
+    serial = ca_issued["serials"][name]
+    assert attempt(chain_scans, name, ScanCommand.CERTIFICATE_INFO).certificate_deployments[0] \
+        .received_certificate_chain[0].serial_number == serial
+    host = get(name)
     textfile = "/tmp/aiquiz-certs-test/certs.prom"
-    get(name).run("rm -rf /tmp/aiquiz-certs-test")
-    args = {"paths": [CERT], "keys": {CERT: KEY}, "ca_file": CERT, "textfile": textfile,
+    host.run("rm -rf /tmp/aiquiz-certs-test")
+    cert, key = ISSUED + "/fullchain.pem", ISSUED + "/privkey.pem"
+    args = {"paths": [cert], "keys": {cert: key}, "ca_file": ISSUED + "/ca.pem", "textfile": textfile,
             "endpoints": [{"host": "127.0.0.1", "port": 443, "server_name": NAME}]}
     result = inventory_on(name, args)
     assert result["changed"] is True
-    served, on_disk = result["certificates"][1], result["certificates"][0]
+    on_disk, served = result["certificates"]
     assert served["source"] == "%s@127.0.0.1:443" % NAME
-    assert served["serial"] == on_disk["serial"] == "%x" % leaf.serial_number
+    assert served["serial"] == on_disk["serial"] == "%x" % serial
+    assert served["subject"] == "CN=%s,O=aiquiz policy test" % NAME
     assert served["sans"] == ["DNS:edge.molecule.test", "DNS:www.edge.molecule.test"]
-    assert (served["chain_valid"], served["error"]) == (True, None)
+    assert (served["chain_valid"], served["chain_length"], served["error"]) == (True, 2, None)
     assert (on_disk["key_match"], on_disk["chain_valid"], on_disk["error"]) == (True, True, None)
-    assert 360 < served["days_left"] <= 365
+    assert 29 < served["days_left"] <= 30
     assert result["expiring"] == []
     # Nothing of the private key is part of the result.
-    text = get(name).check_output("openssl pkey -in %s -noout -text", KEY)
+    text = host.check_output("openssl pkey -in %s -noout -text", key)
     private = "".join(text.split("priv:")[1].split("pub:")[0].split()).replace(":", "")
     assert len(private) >= 60
     out = json.dumps(result).lower()
     assert private not in out and str(int(private, 16)) not in out and "private key" not in out
-    metrics = get(name).file(textfile)
-    assert metrics.mode == 0o644
-    assert ('aiquiz_certificate_expiry_seconds{source="%s@127.0.0.1:443",subject="CN=%s",serial="%x"}'
-            % (NAME, NAME, leaf.serial_number)) in metrics.content_string
+    metrics = host.file(textfile)
+    assert (metrics.mode, metrics.user) == (0o644, "root")
+    assert ('aiquiz_certificate_expiry_seconds{source="%s@127.0.0.1:443",subject="CN=%s,O=aiquiz policy test",'
+            'serial="%x"}' % (NAME, NAME, serial)) in metrics.content_string
     # A second run finds the same content and changes nothing.
     assert inventory_on(name, args)["changed"] is False
-    get(name).run("rm -rf /tmp/aiquiz-certs-test")

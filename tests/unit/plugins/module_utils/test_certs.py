@@ -112,16 +112,24 @@ def test_expiring_and_its_message():
 
 
 def test_textfile_of_nothing_has_only_the_headers():
-    text = _certs.render_textfile([])
+    text = _certs.render_textfile([], NOW)
     lines = text.splitlines()
     assert len(lines) == 10 and all(line.startswith('# ') for line in lines)
     assert text.endswith('\n')
 
 
+def test_textfile_days_left_is_floored_from_the_exact_time():
+    item = _certs.empty_item('/y.pem', 'file')
+    # 30 days less one second: days_left rounds to 30.0, the metric says 29.
+    item.update(subject='CN=y', serial='2', not_after='2026-12-27T11:59:59Z', days_left=30.0)
+    assert 'aiquiz_certificate_days_left{source="/y.pem",subject="CN=y",serial="2"} 29\n' in \
+        _certs.render_textfile([item], NOW)
+
+
 def test_textfile_days_left_is_floored_also_when_expired():
     item = _certs.empty_item('/x.pem', 'file')
-    item.update(subject='CN=x', serial='1', not_after='2026-11-26T00:00:00Z', days_left=-1.25, chain_valid=False)
-    text = _certs.render_textfile([item])
+    item.update(subject='CN=x', serial='1', not_after='2026-11-26T00:00:00Z', days_left=-1.5, chain_valid=False)
+    text = _certs.render_textfile([item], NOW)
     labels = '{source="/x.pem",subject="CN=x",serial="1"}'
     assert 'aiquiz_certificate_days_left%s -2\n' % labels in text
     assert 'aiquiz_certificate_chain_valid%s 0\n' % labels in text

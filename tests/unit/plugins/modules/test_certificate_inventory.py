@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import json
-import math
 import os
 import re
 import socket
@@ -529,14 +528,13 @@ def test_textfile_is_written_once_then_unchanged(capsys, pki, tmp_path):
                  .total_seconds())
     labels = '{source="%s",subject="CN=edge.test,O=aiquiz test",serial="1234abcd"}' % path
     assert 'aiquiz_certificate_expiry_seconds%s %d\n' % (labels, expiry) in text
-    days = dict((item['source'], item['days_left']) for item in result['certificates'])
-    assert 'aiquiz_certificate_days_left%s %d\n' % (labels, math.floor(days[path])) in text
+    # Whole days, floor: 90 days less the seconds since the certificate was made.
+    assert 'aiquiz_certificate_days_left%s 89\n' % labels in text
     assert 'aiquiz_certificate_chain_valid%s 1\n' % labels in text
     assert 'aiquiz_certificate_key_match%s 1\n' % labels in text
     assert 'aiquiz_certificate_scan_error{source="%s"} 0\n' % path in text
     assert 'aiquiz_certificate_scan_error{source="%s/missing.pem"} 1\n' % pki.dir in text
-    assert re.search(r'aiquiz_certificate_days_left\{source="%s",[^}]*\} %d\n' % (
-        re.escape(pki['soon.pem']), math.floor(days[pki['soon.pem']])), text)
+    assert re.search(r'aiquiz_certificate_days_left\{source="%s",[^}]*\} 4\n' % re.escape(pki['soon.pem']), text)
     assert text.count('# TYPE ') == 5 and '# TYPE aiquiz_certificate_expiry_seconds gauge\n' in text
 
     code, result = run_module(capsys, args, diff=True)
@@ -557,7 +555,7 @@ def test_textfile_is_written_once_then_unchanged(capsys, pki, tmp_path):
 def test_textfile_labels_are_escaped():
     item = _certs.empty_item('/etc/odd "name"\\x\n.pem', 'file')
     item.update(subject='CN=a"b', serial='ff', not_after='2027-01-01T00:00:00Z', days_left=1.5)
-    text = _certs.render_textfile([item])
+    text = _certs.render_textfile([item], NOW)
     assert ('aiquiz_certificate_expiry_seconds{source="/etc/odd \\"name\\"\\\\x\\n.pem",subject="CN=a\\"b",'
             'serial="ff"} 1798761600\n') in text
 
