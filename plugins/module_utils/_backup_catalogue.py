@@ -29,7 +29,7 @@ import time
 CATALOGUE_VERSION = 1
 STATUSES = ('running', 'good', 'failed', 'corrupt')
 KINDS = ('postgresql-pgbackrest', 'postgresql-dump', 'redis', 'rabbitmq', 'files')
-ENTRY_KEYS = ('id', 'kind', 'target', 'location', 'size', 'sha256', 'started', 'ended', 'source_position',
+ENTRY_KEYS = ('id', 'kind', 'subject', 'target', 'location', 'size', 'sha256', 'started', 'ended', 'source_position',
               'status', 'detail', 'verified')
 FILE_MODE = 0o640
 DIR_MODE = 0o750

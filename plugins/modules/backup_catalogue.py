@@ -63,7 +63,8 @@ options:
     description:
       - The entry for O(action=add).
       - 'Keys: C(id) (required; 1-200 letters, digits, C(.), C(_), C(:), C(+), C(-)), C(kind) (required; one of
-        V(postgresql-pgbackrest), V(postgresql-dump), V(redis), V(rabbitmq), V(files)), C(target) (required; the
+        V(postgresql-pgbackrest), V(postgresql-dump), V(redis), V(rabbitmq), V(files)), C(subject) (what was backed
+        up, for example the database name; retention counts each kind, subject and target apart), C(target) (required; the
         name of the backup target), C(location) (file path or C(s3://bucket/key) or pgBackRest label), C(size)
         (bytes), C(sha256) (64 lowercase hex digits), C(started), C(ended) (ISO 8601 UTC; required when good),
         C(source_position) (for example the WAL LSN), C(status) (V(running), V(good), V(failed), V(corrupt);
@@ -153,6 +154,7 @@ catalogue:
     backups:
       - id: postgresql-dump-quiz-20261127T030000Z
         kind: postgresql-dump
+        subject: quiz
         target: local
         location: /var/backups/aiquiz/postgresql-dump/quiz-20261127T030000Z.dump.zst.enc
         size: 104857600

@@ -1,0 +1,293 @@
+"""Backup and restore on real hosts: backup-data (PostgreSQL 15, Redis,
+pgBackRest with a local repository and an S3 one), backup-s3 (moto behind
+nginx TLS) and backup-restore (a fresh PostgreSQL host).
+
+The tests run in file order and build on each other, as an operator's day
+would: back up, lose data, restore it, find damage, drill a lost host.
+"""
+
+import json
+import os
+import pathlib
+import shlex
+import time
+
+import testinfra
+
+from conftest import ansible_playbook
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+DATA, S3, FRESH = "backup-data", "backup-s3", "backup-restore"
+CATALOGUE = "/var/lib/aiquiz/backup/catalogue.json"
+STATE = {}
+
+
+def host(name):
+    return testinfra.get_host("ansible://" + name, ansible_inventory=INVENTORY)
+
+
+def sql(name, query, db="quiz", check=True):
+    cmd = host(name).run("runuser -u postgres -- psql -X -A -t -v ON_ERROR_STOP=1 -d %s -c %s" % (db, shlex.quote(query)))
+    if check:
+        assert cmd.rc == 0, cmd.stderr
+    return cmd.stdout.strip()
+
+
+def catalogue(name=DATA):
+    return json.loads(host(name).check_output("cat %s" % CATALOGUE))["backups"]
+
+
+def playbook(name, **extra):
+    return ansible_playbook(ROOT / "playbooks" / name, extra_vars=extra, timeout=1200)
+
+
+def backup(steps, **extra):
+    return playbook("backup.yml", backup_hosts=DATA, backup_steps=steps, **extra)
+
+
+def archive_now():
+    """Switch WAL and wait until pgBackRest has it (pgbackrest check does both)."""
+    cmd = host(DATA).run("runuser -u postgres -- pgbackrest --stanza=main check")
+    assert cmd.rc == 0, cmd.stderr
+
+
+def utc_now(name=DATA):
+    return sql(name, "SELECT to_char(now() AT TIME ZONE 'utc', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")
+
+
+def table_digest(name, table, db="quiz"):
+    return sql(name, "SELECT count(*) || ' ' || coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), '') FROM %s AS t"
+               % table, db=db).split(" ")
+
+
+def test_configuration_is_private_and_timers_run():
+    data = host(DATA)
+    conf = data.file("/etc/pgbackrest/pgbackrest.conf")
+    assert (conf.user, conf.group, conf.mode) == ("root", "postgres", 0o640)
+    assert "repo1-cipher-type=aes-256-cbc" in conf.content_string
+    assert "repo2-type=s3" in conf.content_string
+    for path in ("/etc/aiquiz-backup/config.json", "/etc/aiquiz-backup/passphrase"):
+        assert (data.file(path).user, data.file(path).mode) == ("root", 0o600)
+    for timer in ("full", "diff", "incr", "logical", "verify"):
+        assert data.service("aiquiz-backup-%s.timer" % timer).is_running
+        assert data.service("aiquiz-backup-%s.timer" % timer).is_enabled
+    assert sql(DATA, "SHOW archive_command", db="postgres") == "pgbackrest --stanza=main archive-push %p"
+    archive_now()
+
+
+def test_s3_endpoint_speaks_tls_with_the_lab_ca():
+    out = host(DATA).check_output(
+        "python3 -c %s" % shlex.quote(
+            "import boto3; s3 = boto3.client('s3', endpoint_url='https://backup-s3:443', region_name='us-east-1', "
+            "aws_access_key_id='lab', aws_secret_access_key='lab-secret', "
+            "verify='/etc/ssl/certs/aiquiz-lab-s3-ca.pem'); print([b['Name'] for b in s3.list_buckets()['Buckets']])"))
+    assert "aiquiz-backups" in out
+    assert host(S3).socket("tcp://0.0.0.0:443").is_listening
+    assert host(S3).socket("tcp://127.0.0.1:5000").is_listening
+
+
+def test_backup_of_everything_is_catalogued_and_encrypted():
+    sql(DATA, "CREATE TABLE IF NOT EXISTS keep_me (id int PRIMARY KEY, note text)")
+    sql(DATA, "INSERT INTO keep_me SELECT g, 'row ' || g FROM generate_series(1, 500) g ON CONFLICT DO NOTHING")
+    rc, out = backup(["pgbackrest", "dump", "redis", "files"])
+    assert rc == 0, out
+    entries = catalogue()
+    good = [(e["kind"], e["target"]) for e in entries if e["status"] == "good"]
+    for kind in ("postgresql-pgbackrest", "postgresql-dump", "redis", "files"):
+        for target in ("local", "s3"):
+            assert (kind, target) in good, (kind, target, entries)
+    dumps = [e for e in entries if e["kind"] == "postgresql-dump" and e["target"] == "local"]
+    newest = dumps[-1]
+    assert len(newest["sha256"]) == 64 and newest["source_position"]
+    data = host(DATA)
+    head = data.check_output("head -c 8 %s" % newest["location"])
+    assert head == "Salted__"  # openssl's encrypted format, not PGDMP
+    assert data.check_output("sha256sum %s | cut -d' ' -f1" % newest["location"]) == newest["sha256"]
+    s3_copy = [e for e in entries if e["kind"] == "postgresql-dump" and e["target"] == "s3"][-1]
+    assert s3_copy["location"].startswith("s3://aiquiz-backups/postgresql-dump/quiz/")
+    fetched = data.run("aiquiz-backup fetch %s /tmp/quiz.dump && runuser -u postgres -- pg_restore -l /tmp/quiz.dump"
+                       % s3_copy["id"])
+    assert fetched.rc == 0 and "keep_me" in fetched.stdout, fetched.stderr
+    info = json.loads(data.check_output("runuser -u postgres -- pgbackrest --stanza=main --repo=2 info --output=json"))
+    assert info[0]["status"]["message"] == "ok" and info[0]["cipher"] == "aes-256-cbc"
+
+
+def test_point_in_time_restore_brings_back_a_dropped_table():
+    sql(DATA, "CREATE TABLE markers (id int PRIMARY KEY, note text)")
+    sql(DATA, "INSERT INTO markers VALUES (1, 'before'), (2, 'the'), (3, 'drop')")
+    expected = table_digest(DATA, "markers")
+    time.sleep(2)
+    moment = utc_now()
+    time.sleep(2)
+    sql(DATA, "DROP TABLE markers")
+    sql(DATA, "INSERT INTO keep_me VALUES (100000, 'after the target time')")
+    archive_now()
+    rc, out = playbook("restore.yml", restore_host=DATA, restore_target_time=moment, restore_from="local",
+                       restore_check_tables=["quiz.markers", "quiz.keep_me"],
+                       restore_expected={"quiz.markers": {"rows": int(expected[0]), "md5": expected[1]}})
+    assert rc == 0, out
+    assert table_digest(DATA, "markers") == expected
+    assert sql(DATA, "SELECT count(*) FROM keep_me WHERE id = 100000") == "0"
+    assert host(DATA).run("ls -d /var/lib/postgresql/15/main.before-restore-*").rc == 0
+    assert host(DATA).service("postgresql@15-main").is_running
+
+
+def test_point_in_time_restore_through_s3():
+    rc, out = backup(["pgbackrest"], backup_pgbackrest_type="full")
+    assert rc == 0, out
+    sql(DATA, "CREATE TABLE s3_markers (id int PRIMARY KEY)")
+    sql(DATA, "INSERT INTO s3_markers SELECT generate_series(1, 42)")
+    time.sleep(2)
+    moment = utc_now()
+    time.sleep(2)
+    sql(DATA, "DROP TABLE s3_markers")
+    archive_now()
+    rc, out = playbook("restore.yml", restore_host=DATA, restore_target_time=moment, restore_from="s3",
+                       restore_check_tables=["quiz.s3_markers"])
+    assert rc == 0, out
+    assert sql(DATA, "SELECT count(*) FROM s3_markers") == "42"
+    assert table_digest(DATA, "markers")[0] == "3"
+    STATE["s3_restored_at"] = moment
+
+
+def test_wrong_passphrase_fails_clearly_and_touches_nothing():
+    before = host(DATA).check_output("ls -d /var/lib/postgresql/15/main*")
+    pid = sql(DATA, "SELECT pg_postmaster_start_time()", db="postgres")
+    rc, out = playbook("restore.yml", restore_host=DATA, restore_from="local", restore_passphrase="not the passphrase")
+    assert rc != 0
+    assert "wrong restore_passphrase" in out and "nothing was touched" in out
+    assert host(DATA).check_output("ls -d /var/lib/postgresql/15/main*") == before
+    assert sql(DATA, "SELECT pg_postmaster_start_time()", db="postgres") == pid
+    assert sql(DATA, "SELECT count(*) FROM s3_markers") == "42"
+
+
+def test_restore_time_before_the_oldest_backup_is_refused_first():
+    before = host(DATA).check_output("ls -d /var/lib/postgresql/15/main*")
+    rc, out = playbook("restore.yml", restore_host=DATA, restore_target_time="2020-01-01T00:00:00Z")
+    assert rc != 0 and "is before the end of the oldest backup" in out and "nothing was touched" in out
+    assert host(DATA).check_output("ls -d /var/lib/postgresql/15/main*") == before
+
+
+def test_unknown_target_type_is_refused_before_any_change():
+    rc, out = backup(["dump"], backup_targets=[{"name": "tape", "type": "tape", "path": "/dev/st0"}])
+    assert rc != 0 and "type must be one of local, s3 (got tape)" in out
+    assert "repo1-path=/var/backups/aiquiz/pgbackrest" in host(DATA).file("/etc/pgbackrest/pgbackrest.conf").content_string
+
+
+def test_retention_count_below_one_is_refused():
+    rc, out = backup(["retention"], backup_retention={"daily": 0, "weekly": 1, "monthly": 1, "yearly": 1})
+    assert rc != 0 and "daily must be a whole number >= 1" in out
+
+
+def test_corrupted_backups_are_caught_and_never_chosen():
+    data = host(DATA)
+    dumps = [e for e in catalogue() if e["kind"] == "postgresql-dump" and e["target"] == "local" and e["status"] == "good"]
+    rc, out = backup(["dump"])
+    assert rc == 0, out
+    newest = [e for e in catalogue() if e["kind"] == "postgresql-dump" and e["target"] == "local"][-1]
+    data.check_output("printf 'XXXX' | dd of=%s bs=1 seek=100 conv=notrunc" % newest["location"])
+    sets = [e for e in catalogue() if e["kind"] == "postgresql-pgbackrest" and e["target"] == "local"
+            and e["status"] == "good"]
+    assert len(sets) >= 2
+    label = sets[-1]["location"]
+    victim = data.check_output("ls /var/backups/aiquiz/pgbackrest/backup/main/%s/pg_data/base/*/* | head -1" % label)
+    data.check_output("printf 'XXXX' | dd of=%s bs=1 seek=20 conv=notrunc" % victim)
+    rc, out = backup(["verify"])
+    assert rc != 0  # verification failures fail the run
+    by_id = {e["id"]: e for e in catalogue()}
+    assert by_id[newest["id"]]["status"] == "corrupt" and "sha256" in by_id[newest["id"]]["detail"]
+    assert by_id[sets[-1]["id"]]["status"] == "corrupt"
+    assert by_id[sets[-2]["id"]]["status"] == "good"
+    assert by_id[sets[-2]["id"]]["verified"]["result"] == "ok"
+    assert all(by_id[e["id"]]["status"] == "good" for e in dumps)
+    # Never chosen: neither by the fetch of the corrupt dump nor by the restore plan.
+    fetch = data.run("aiquiz-backup fetch %s /tmp/never.dump" % newest["id"])
+    assert fetch.rc != 0 and "is corrupt" in fetch.stderr and not data.file("/tmp/never.dump").exists
+    plan = json.loads(data.check_output("python3 /usr/local/lib/aiquiz-restore/aiquiz_restore.py plan"))
+    assert plan["set"] != label and label in [s["label"] for s in plan["skipped"]]
+    # The verification restore ran in a scratch instance and is gone.
+    assert not data.file("/var/lib/aiquiz/backup/scratch").exists
+    assert "pg_amcheck clean" in (by_id[sets[-2]["id"]]["verified"]["detail"] + by_id[sets[-1]["id"]]["verified"]["detail"]
+                                  + "".join(e["verified"]["detail"] for e in by_id.values() if e.get("verified")))
+
+
+def _failing_config(data, targets):
+    cfg = json.loads(data.check_output("cat /etc/aiquiz-backup/config.json"))
+    cfg["targets"] = targets
+    data.check_output("cat > /etc/aiquiz-backup/failing.json <<'EOF'\n%s\nEOF" % json.dumps(cfg))
+    return data.run("AIQUIZ_BACKUP_CONFIG=/etc/aiquiz-backup/failing.json aiquiz-backup dump")
+
+
+def test_full_disk_and_failed_upload_are_failed_never_good():
+    data = host(DATA)
+    data.check_output("mkdir -p /mnt/tiny && (mountpoint -q /mnt/tiny || mount -t tmpfs -o size=64k tmpfs /mnt/tiny)")
+    try:
+        sql(DATA, "CREATE TABLE IF NOT EXISTS filler AS SELECT g, md5(g::text) AS h FROM generate_series(1, 20000) g")
+        cmd = _failing_config(data, [{"name": "tiny", "type": "local", "path": "/mnt/tiny", "repo": 1}])
+        assert cmd.rc == 1 and "No space left on device" in cmd.stderr
+        tiny = [e for e in catalogue() if e["target"] == "tiny"]
+        assert tiny and all(e["status"] == "failed" for e in tiny)
+        assert data.check_output("find /mnt/tiny -type f | wc -l") == "0"  # no partial file left behind
+        s3 = dict(json.loads(data.check_output("cat /etc/aiquiz-backup/config.json"))["targets"][1])
+        s3.update(name="s3-missing-bucket", bucket="no-such-bucket")
+        cmd = _failing_config(data, [s3])
+        assert cmd.rc == 1 and "upload to s3://no-such-bucket" in cmd.stderr
+        missing = [e for e in catalogue() if e["target"] == "s3-missing-bucket"]
+        assert missing and all(e["status"] == "failed" for e in missing)
+    finally:
+        data.run("umount /mnt/tiny; rm -f /etc/aiquiz-backup/failing.json")
+
+
+SEED = r"""
+import datetime, hashlib, os, sys
+sys.path.insert(0, '/usr/local/lib/aiquiz-backup')
+import _backup_catalogue as cat
+start = datetime.datetime(2026, 11, 20, 3, 0, tzinfo=datetime.timezone.utc)
+def change(data):
+    for n in range(60):
+        moment = start - datetime.timedelta(days=n)
+        ident = 'files-retention-%s' % moment.strftime('%Y%m%d')
+        path = '/var/backups/aiquiz/files/retention/%s.tar.zst.enc' % ident
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        body = ident.encode()
+        open(path, 'wb').write(body)
+        cat.add(data, dict(id=ident, kind='files', subject='retention', target='local', location=path,
+                           size=len(body), sha256=hashlib.sha256(body).hexdigest(),
+                           started=moment.strftime('%Y-%m-%dT%H:%M:%SZ'), ended=moment.strftime('%Y-%m-%dT%H:%M:%SZ')))
+cat.update('/var/lib/aiquiz/backup/catalogue.json', change)
+"""
+
+
+def test_retention_keeps_exactly_what_the_policy_names():
+    data = host(DATA)
+    data.check_output("python3 -c %s" % shlex.quote(SEED))
+    rc, out = backup(["retention"])  # scenario policy: daily 2, weekly 1, monthly 1, yearly 1
+    assert rc == 0, out
+    kept = sorted(e["id"] for e in catalogue() if e.get("subject") == "retention")
+    # 2026-11-20 (Fri) and -19 daily; week 47 and November: -20; 2026: -20. So two.
+    assert kept == ["files-retention-20261119", "files-retention-20261120"]
+    files = sorted(data.check_output("ls /var/backups/aiquiz/files/retention").split())
+    assert files == [k + ".tar.zst.enc" for k in kept]
+    # Every other series keeps its newest copy.
+    for kind in ("postgresql-dump", "redis", "files"):
+        assert any(e["kind"] == kind and e["status"] == "good" for e in catalogue()), kind
+
+
+def test_dr_drill_restores_onto_a_fresh_host_from_s3(tmp_path):
+    rc, out = backup(["pgbackrest"], backup_pgbackrest_type="full")
+    assert rc == 0, out
+    report = tmp_path / "dr.json"
+    rc, out = playbook("dr-drill.yml", dr_drill_source=DATA, dr_drill_host=FRESH, dr_drill_from="s3",
+                       dr_drill_heartbeat_seconds=25, dr_drill_report=str(report))
+    assert rc == 0, out
+    result = json.loads(report.read_text())
+    assert result["restored_on"] == FRESH and result["target"] == "s3"
+    assert 0 < float(result["rto_seconds"]) < 600
+    assert 0 <= float(result["rpo_seconds"]) < 60
+    assert int(result["heartbeats_restored"]) > 0
+    assert sql(FRESH, "SELECT count(*) FROM s3_markers") == "42"
+    assert sql(FRESH, "SHOW archive_mode", db="postgres") == "off"
+    assert host(DATA).service("postgresql@15-main").is_running
+    (ROOT / "tests" / "output").mkdir(exist_ok=True)
+    (ROOT / "tests" / "output" / "dr-drill-molecule.json").write_text(json.dumps(result, indent=2))

@@ -1,0 +1,727 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, aiquiz.ops maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""aiquiz-backup: take, verify, fetch and expire the backups of this host.
+
+Installed by the aiquiz.ops.backup role with its configuration in
+/etc/aiquiz-backup/config.json; run by its systemd timers and by
+playbooks/backup.yml. Every backup is recorded in the catalogue (the same
+code as the aiquiz.ops.backup_catalogue module). Prints one JSON document;
+exits 1 when anything failed, naming it on stderr.
+
+  aiquiz-backup pgbackrest --type full|diff|incr
+  aiquiz-backup dump | redis | rabbitmq | files
+  aiquiz-backup logical                    (every enabled one of those, then retention)
+  aiquiz-backup verify [--no-restore]
+  aiquiz-backup retention                  (gfs policy of the configuration, then pgBackRest's expire)
+  aiquiz-backup delete ID...
+  aiquiz-backup fetch ID OUTPUT            (decrypted and decompressed; - for stdout)
+"""
+
+import argparse
+import contextlib
+import datetime
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _backup_catalogue as cat  # noqa: E402  pylint: disable=wrong-import-position
+import _backup_gfs as gfs  # noqa: E402  pylint: disable=wrong-import-position
+
+CONFIG = os.environ.get('AIQUIZ_BACKUP_CONFIG', '/etc/aiquiz-backup/config.json')
+CHUNK = 1 << 20
+
+
+class BackupError(Exception):
+    pass
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def iso(moment):
+    return moment.strftime('%Y-%m-%dT%H:%M:%SZ')
+
+
+def stamp(moment):
+    return moment.strftime('%Y%m%dT%H%M%SZ')
+
+
+def log(msg):
+    sys.stderr.write('aiquiz-backup: %s\n' % msg)
+    sys.stderr.flush()
+
+
+def load_config():
+    with open(CONFIG) as handle:
+        return json.load(handle)
+
+
+def run(cmd, user=None, env=None, check=True, capture=True, timeout=None):
+    if user:
+        cmd = ['runuser', '-u', user, '--'] + cmd
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE if capture else None,
+                          stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout, check=False)
+    if check and proc.returncode != 0:
+        text = (proc.stderr or proc.stdout or '').strip()[-800:]
+        raise BackupError('%s failed (exit %d): %s' % (' '.join(cmd[:6]), proc.returncode, text))
+    return proc
+
+
+def psql(cfg, sql, database='postgres', port=None, host=None):
+    cmd = ['psql', '-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-p', str(port or cfg['pg_port']), '-d', database,
+           '-c', sql]
+    if host:
+        cmd[1:1] = ['-h', host]
+    return run(cmd, user='postgres').stdout.strip()
+
+
+# --------------------------------------------------------------------------
+# Targets
+# --------------------------------------------------------------------------
+
+def s3_client(target):
+    import boto3  # pylint: disable=import-outside-toplevel
+    from botocore.config import Config  # pylint: disable=import-outside-toplevel
+    scheme = 'https'
+    endpoint = target.get('endpoint')
+    url = None
+    if endpoint:
+        url = '%s://%s:%s' % (scheme, endpoint, target.get('port', 443))
+    return boto3.client(
+        's3', endpoint_url=url, region_name=target.get('region') or 'us-east-1',
+        aws_access_key_id=target.get('access_key') or None, aws_secret_access_key=target.get('secret_key') or None,
+        verify=target.get('ca_file') or (target.get('verify_tls', True) and None) or False,
+        config=Config(s3={'addressing_style': 'path' if target.get('uri_style', 'path') == 'path' else 'virtual'},
+                      retries={'max_attempts': 3}))
+
+
+def s3_key(target, relative):
+    prefix = (target.get('prefix') or '').strip('/')
+    return '%s/%s' % (prefix, relative) if prefix else relative
+
+
+def store(target, produced, relative):
+    """Put the produced file on target; return its location."""
+    if target['type'] == 'local':
+        dest = os.path.join(target['path'], relative)
+        if os.path.abspath(produced) == os.path.abspath(dest):
+            return dest
+        os.makedirs(os.path.dirname(dest), 0o700, exist_ok=True)
+        partial = dest + '.partial'
+        try:
+            with open(produced, 'rb') as src, open(partial, 'wb') as out:
+                shutil.copyfileobj(src, out, CHUNK)
+                out.flush()
+                os.fsync(out.fileno())
+            os.rename(partial, dest)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(partial)
+            raise
+        return dest
+    client = s3_client(target)
+    key = s3_key(target, relative)
+    try:
+        client.upload_file(produced, target['bucket'], key)
+    except Exception as exc:  # pylint: disable=broad-except
+        raise BackupError('upload to s3://%s/%s on %s failed: %s' % (target['bucket'], key, target['name'], exc))
+    return 's3://%s/%s' % (target['bucket'], key)
+
+
+def open_location(target, location):
+    """A readable binary stream of a stored backup."""
+    if location.startswith('/'):
+        return open(location, 'rb')
+    bucket, key = location[len('s3://'):].split('/', 1)
+    body = s3_client(target).get_object(Bucket=bucket, Key=key)['Body']
+    return body
+
+
+def delete_location(target, location):
+    if location.startswith('/'):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(location)
+        return
+    bucket, key = location[len('s3://'):].split('/', 1)
+    s3_client(target).delete_object(Bucket=bucket, Key=key)
+
+
+def target_by_name(cfg, name):
+    for target in cfg['targets']:
+        if target['name'] == name:
+            return target
+    raise BackupError('unknown backup target %s; configured: %s' % (name, ', '.join(t['name'] for t in cfg['targets'])))
+
+
+# --------------------------------------------------------------------------
+# Encrypted, compressed files
+# --------------------------------------------------------------------------
+
+def encrypt_cmd(cfg):
+    return ['openssl', 'enc', '-aes-256-cbc', '-pbkdf2', '-iter', '100000', '-salt', '-pass',
+            'file:%s' % cfg['passphrase_file']]
+
+
+def produce(cfg, producer, dest, producer_user=None, env=None):
+    """producer | zstd | openssl enc > dest, hashing on the way. Returns (sha256, size)."""
+    if producer_user:
+        producer = ['runuser', '-u', producer_user, '--'] + producer
+    os.makedirs(os.path.dirname(dest), 0o700, exist_ok=True)
+    partial = dest + '.partial'
+    errs = [tempfile.TemporaryFile(), tempfile.TemporaryFile(), tempfile.TemporaryFile()]
+    procs = []
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        first = subprocess.Popen(producer, stdout=subprocess.PIPE, stderr=errs[0], env=env)
+        procs.append(first)
+        second = subprocess.Popen(['zstd', '-q', '-T0', '-%d' % cfg.get('zstd_level', 3), '-c'], stdin=first.stdout,
+                                  stdout=subprocess.PIPE, stderr=errs[1])
+        procs.append(second)
+        first.stdout.close()
+        third = subprocess.Popen(encrypt_cmd(cfg), stdin=second.stdout, stdout=subprocess.PIPE, stderr=errs[2])
+        procs.append(third)
+        second.stdout.close()
+        with open(partial, 'wb') as out:
+            while True:
+                block = third.stdout.read(CHUNK)
+                if not block:
+                    break
+                digest.update(block)
+                size += len(block)
+                out.write(block)
+            out.flush()
+            os.fsync(out.fileno())
+        codes = [proc.wait() for proc in procs]
+        if any(codes):
+            messages = []
+            for name, proc_err, code in zip((producer[0] if not producer_user else producer[3], 'zstd', 'openssl'),
+                                            errs, codes):
+                proc_err.seek(0)
+                text = proc_err.read().decode('utf-8', 'replace').strip()
+                if code:
+                    messages.append('%s exit %d: %s' % (name, code, text[-600:]))
+            raise BackupError('; '.join(messages))
+        os.rename(partial, dest)
+    except BaseException:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise
+    finally:
+        for handle in errs:
+            handle.close()
+    return digest.hexdigest(), size
+
+
+def decode_to(cfg, stream, output):
+    """Decrypt and decompress stream into output (path or '-'). Raises BackupError on a wrong key."""
+    dec = subprocess.Popen(['openssl', 'enc', '-d', '-aes-256-cbc', '-pbkdf2', '-iter', '100000', '-pass',
+                            'file:%s' % cfg['passphrase_file']], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE)
+    out = sys.stdout.buffer if output == '-' else open(output + '.partial', 'wb')
+    unz = subprocess.Popen(['zstd', '-q', '-d', '-c'], stdin=dec.stdout, stdout=out, stderr=subprocess.PIPE)
+    dec.stdout.close()
+    try:
+        while True:
+            block = stream.read(CHUNK)
+            if not block:
+                break
+            try:
+                dec.stdin.write(block)
+            except BrokenPipeError:
+                break
+        dec.stdin.close()
+        dec_err = dec.stderr.read().decode('utf-8', 'replace')
+        dec_code = dec.wait()
+        unz_err = unz.stderr.read().decode('utf-8', 'replace')
+        unz_code = unz.wait()
+    finally:
+        if output != '-':
+            out.close()
+    if dec_code or unz_code:
+        if output != '-':
+            with contextlib.suppress(OSError):
+                os.unlink(output + '.partial')
+        if 'bad decrypt' in dec_err or dec_code:
+            raise BackupError('cannot decrypt the backup: wrong passphrase or damaged file (openssl: %s)'
+                              % dec_err.strip()[-300:])
+        raise BackupError('cannot decompress the backup: wrong passphrase or damaged file (zstd: %s)'
+                          % unz_err.strip()[-300:])
+    if output != '-':
+        os.rename(output + '.partial', output)
+
+
+# --------------------------------------------------------------------------
+# Taking backups
+# --------------------------------------------------------------------------
+
+def record(cfg, entry):
+    cat.update(cfg['catalogue'], lambda data: cat.add(data, entry))
+
+
+def produce_dir(cfg):
+    """Where a backup file is produced: the first local target, else the staging directory."""
+    for target in cfg['targets']:
+        if target['type'] == 'local':
+            return target
+    return None
+
+
+def file_backup(cfg, kind, subject, ext, producer, producer_user=None, env=None, position=None):
+    """Produce one encrypted file and put it on every target, cataloguing each copy."""
+    started = now()
+    base_id = '%s-%s-%s' % (kind, subject, stamp(started))
+    relative = '%s/%s/%s.%s.zst.enc' % (kind, subject, base_id, ext)
+    first = produce_dir(cfg)
+    produced = os.path.join(first['path'] if first else cfg['staging'], relative)
+    results = []
+    try:
+        sha, size = produce(cfg, producer, produced, producer_user=producer_user, env=env)
+    except (BackupError, OSError) as exc:
+        detail = 'producing %s failed: %s' % (relative, exc)
+        for target in cfg['targets']:
+            record(cfg, dict(id='%s-%s' % (base_id, target['name']), kind=kind, subject=subject, target=target['name'],
+                             started=iso(started), ended=iso(now()), status='failed', detail=detail,
+                             source_position=position))
+            results.append({'id': '%s-%s' % (base_id, target['name']), 'status': 'failed', 'detail': detail})
+        return results
+    try:
+        for target in cfg['targets']:
+            ident = '%s-%s' % (base_id, target['name'])
+            entry = dict(id=ident, kind=kind, subject=subject, target=target['name'], started=iso(started),
+                         size=size, sha256=sha, source_position=position)
+            try:
+                location = store(target, produced, relative)
+                entry.update(location=location, ended=iso(now()), status='good')
+            except (BackupError, OSError) as exc:
+                entry.update(ended=iso(now()), status='failed', detail='storing on %s failed: %s' % (target['name'], exc))
+            record(cfg, entry)
+            results.append({'id': ident, 'status': entry['status'], 'detail': entry.get('detail'),
+                            'size': size, 'sha256': sha})
+    finally:
+        if not first:
+            with contextlib.suppress(OSError):
+                os.unlink(produced)
+    return results
+
+
+def databases(cfg):
+    if cfg.get('databases'):
+        return cfg['databases']
+    out = psql(cfg, "SELECT datname FROM pg_database WHERE NOT datistemplate AND datname <> 'postgres' ORDER BY 1")
+    return [line for line in out.splitlines() if line]
+
+
+def cmd_dump(cfg, args):
+    results = []
+    for database in databases(cfg):
+        position = psql(cfg, 'SELECT pg_current_wal_lsn()')
+        results += file_backup(cfg, 'postgresql-dump', database, 'dump',
+                               ['pg_dump', '-Fc', '-Z0', '-p', str(cfg['pg_port']), '-d', database],
+                               producer_user='postgres', position=position)
+    return results
+
+
+def cmd_redis(cfg, args):
+    rcfg = cfg['redis']
+    env = dict(os.environ)
+    if rcfg.get('password'):
+        env['REDISCLI_AUTH'] = rcfg['password']
+    base = ['redis-cli', '-p', str(rcfg.get('port', 6379)), '--no-auth-warning']
+    before = run(base + ['LASTSAVE'], env=env).stdout.strip()
+    run(base + ['BGSAVE'], env=env)
+    deadline = time.time() + 600
+    while True:
+        info = run(base + ['INFO', 'persistence'], env=env).stdout
+        fields = dict(line.split(':', 1) for line in info.replace('\r', '').splitlines() if ':' in line)
+        if fields.get('rdb_bgsave_in_progress') == '0' and run(base + ['LASTSAVE'], env=env).stdout.strip() != before:
+            break
+        if time.time() > deadline:
+            raise BackupError('redis BGSAVE did not finish in 600 s')
+        time.sleep(0.2)
+    if fields.get('rdb_last_bgsave_status') != 'ok':
+        raise BackupError('redis BGSAVE failed: rdb_last_bgsave_status=%s' % fields.get('rdb_last_bgsave_status'))
+    rdb = os.path.join(rcfg.get('dir', '/var/lib/redis'), rcfg.get('dbfilename', 'dump.rdb'))
+    return file_backup(cfg, 'redis', 'redis', 'rdb', ['cat', rdb])
+
+
+def cmd_rabbitmq(cfg, args):
+    with tempfile.TemporaryDirectory(prefix='aiquiz-backup-') as tmp:
+        path = os.path.join(tmp, 'definitions.json')
+        os.chmod(tmp, 0o755)
+        run(['rabbitmqctl', '-q', 'export_definitions', path])
+        return file_backup(cfg, 'rabbitmq', 'definitions', 'json', ['cat', path])
+
+
+def cmd_files(cfg, args):
+    results = []
+    sets = list(cfg.get('paths') or [])
+    for volume in cfg.get('docker_volumes') or []:
+        sets.append({'name': 'volume-%s' % volume, 'paths': ['/var/lib/docker/volumes/%s/_data' % volume]})
+    for item in sets:
+        rel = [path.lstrip('/') for path in item['paths']]
+        results += file_backup(cfg, 'files', item['name'], 'tar', ['tar', '-C', '/', '--numeric-owner', '-cf', '-']
+                               + rel)
+    return results
+
+
+def cmd_logical(cfg, args):
+    """Every enabled file backup, then retention: what the logical timer runs."""
+    results = []
+    steps = []
+    if cfg.get('postgresql', True):
+        steps.append(cmd_dump)
+    if cfg.get('redis', {}).get('enabled'):
+        steps.append(cmd_redis)
+    if cfg.get('rabbitmq', {}).get('enabled'):
+        steps.append(cmd_rabbitmq)
+    if cfg.get('paths') or cfg.get('docker_volumes'):
+        steps.append(cmd_files)
+    steps.append(cmd_retention)
+    for step in steps:
+        try:
+            results += step(cfg, args)
+        except (BackupError, OSError) as exc:
+            results.append({'id': step.__name__[4:], 'status': 'failed', 'detail': str(exc)})
+    return results
+
+
+def pgbackrest_cmd(cfg, repo, *rest):
+    return ['pgbackrest', '--stanza=%s' % cfg['stanza'], '--repo=%d' % repo] + list(rest)
+
+
+def pgbackrest_info(cfg, repo):
+    out = run(pgbackrest_cmd(cfg, repo, 'info', '--output=json'), user='postgres').stdout
+    data = json.loads(out)
+    return data[0] if data else {}
+
+
+def epoch_iso(value):
+    return iso(datetime.datetime.fromtimestamp(int(value), datetime.timezone.utc))
+
+
+def cmd_pgbackrest(cfg, args):
+    results = []
+    for target in cfg['targets']:
+        repo = target['repo']
+        started = now()
+        try:
+            run(pgbackrest_cmd(cfg, repo, '--type=%s' % args.type, 'backup'), user='postgres')
+            info = pgbackrest_info(cfg, repo)
+            last = info['backup'][-1]
+            entry = dict(id='pgbackrest-%s-%s' % (target['name'], last['label']), kind='postgresql-pgbackrest',
+                         subject=cfg['stanza'], target=target['name'], location=last['label'],
+                         size=int(last['info']['repository'].get('delta') or last['info']['repository']['size']),
+                         started=epoch_iso(last['timestamp']['start']), ended=epoch_iso(last['timestamp']['stop']),
+                         source_position=last['lsn']['stop'], status='good')
+        except (BackupError, KeyError, IndexError, ValueError) as exc:
+            entry = dict(id='pgbackrest-%s-%s-%s' % (target['name'], stamp(started), args.type),
+                         kind='postgresql-pgbackrest', subject=cfg['stanza'], target=target['name'],
+                         started=iso(started), ended=iso(now()), status='failed', detail=str(exc))
+        record(cfg, entry)
+        results.append({'id': entry['id'], 'status': entry['status'], 'detail': entry.get('detail')})
+    sync_pgbackrest(cfg)
+    return results
+
+
+def sync_pgbackrest(cfg):
+    """Drop catalogue entries of pgBackRest backups that pgBackRest's own retention expired."""
+    for target in cfg['targets']:
+        try:
+            labels = set(item['label'] for item in pgbackrest_info(cfg, target['repo']).get('backup', []))
+        except (BackupError, ValueError):
+            continue
+
+        def change(data, target=target, labels=frozenset(labels)):
+            data['backups'] = [e for e in data['backups'] if not (
+                e['kind'] == 'postgresql-pgbackrest' and e['target'] == target['name'] and e['status'] == 'good'
+                and e.get('location') and e['location'] not in labels)]
+        cat.update(cfg['catalogue'], change)
+
+
+# --------------------------------------------------------------------------
+# Verification
+# --------------------------------------------------------------------------
+
+def hash_stream(stream):
+    digest = hashlib.sha256()
+    size = 0
+    while True:
+        block = stream.read(CHUNK)
+        if not block:
+            break
+        digest.update(block)
+        size += len(block)
+    return digest.hexdigest(), size
+
+
+def verify_remote(cfg, entries):
+    results = []
+    for entry in entries:
+        if entry['status'] != 'good' or not (entry.get('location') or '').startswith('s3://'):
+            continue
+        try:
+            stream = open_location(target_by_name(cfg, entry['target']), entry['location'])
+            digest, size = hash_stream(stream)
+            if digest != entry['sha256'] or size != entry.get('size', size):
+                result = 'failed'
+                detail = 'sha256 of %s is %s, the catalogue has %s' % (entry['location'], digest, entry['sha256'])
+            else:
+                result, detail = 'ok', 'sha256 matches'
+        except Exception as exc:  # pylint: disable=broad-except
+            result, detail = 'failed', 'cannot read %s: %s' % (entry['location'], exc)
+        results.append((entry['id'], result, detail))
+    return results
+
+
+def scratch_restore(cfg, target, label):
+    """Restore a pgBackRest backup into a scratch instance and run integrity queries. Returns detail text."""
+    vcfg = cfg['verify']
+    scratch = vcfg['dir']
+    sock = vcfg['socket_dir']
+    port = vcfg['port']
+    bindir = '/usr/lib/postgresql/%s/bin' % cfg['pg_version']
+    shutil.rmtree(scratch, ignore_errors=True)
+    for path in (scratch, sock):
+        os.makedirs(path, 0o700, exist_ok=True)
+        shutil.chown(path, 'postgres', 'postgres')
+    try:
+        run(pgbackrest_cmd(cfg, target['repo'], '--pg1-path=%s' % scratch, '--set=%s' % label, '--type=immediate',
+                           '--target-action=promote', '--archive-mode=off', 'restore'), user='postgres')
+        with open(os.path.join(scratch, 'postgresql.conf'), 'w') as handle:
+            handle.write("port = %d\nlisten_addresses = ''\nunix_socket_directories = '%s'\n"
+                         "hba_file = '%s/pg_hba.conf'\nident_file = '%s/pg_ident.conf'\n"
+                         "shared_buffers = 64MB\narchive_mode = off\nmax_wal_senders = 0\nwal_level = minimal\n"
+                         "max_connections = 20\nlogging_collector = off\n" % (port, sock, scratch, scratch))
+        with open(os.path.join(scratch, 'pg_hba.conf'), 'w') as handle:
+            handle.write('local all postgres peer\n')
+        open(os.path.join(scratch, 'pg_ident.conf'), 'w').close()
+        for name in ('postgresql.conf', 'pg_hba.conf', 'pg_ident.conf'):
+            shutil.chown(os.path.join(scratch, name), 'postgres', 'postgres')
+        run([bindir + '/pg_ctl', '-D', scratch, '-l', scratch + '.log', '-w', '-t', '600', 'start'], user='postgres')
+        deadline = time.time() + 600
+        while psql(cfg, 'SELECT pg_is_in_recovery()', port=port, host=sock) != 'f':
+            if time.time() > deadline:
+                raise BackupError('the scratch instance stayed in recovery for 600 s')
+            time.sleep(0.5)
+        dbs = [d for d in psql(cfg, 'SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1', port=port,
+                               host=sock).splitlines() if d]
+        run([bindir + '/pg_amcheck', '-h', sock, '-p', str(port), '--all', '--install-missing', '--heapallindexed'],
+            user='postgres')
+        counts = []
+        for spec in vcfg.get('tables') or []:
+            database, table = spec.split('.', 1) if '.' in spec else ('postgres', spec)
+            rows = psql(cfg, 'SELECT count(*) FROM %s' % table, database=database, port=port, host=sock)
+            counts.append('%s.%s=%s' % (database, table, rows))
+        return 'restored into a scratch instance on port %d; pg_amcheck clean on %d databases (%s)%s' % (
+            port, len(dbs), ', '.join(dbs), '; rows: ' + ', '.join(counts) if counts else '')
+    finally:
+        run([bindir + '/pg_ctl', '-D', scratch, '-m', 'immediate', 'stop'], user='postgres', check=False)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def pgbackrest_verify(cfg, repo):
+    """{label: {status, text}} from pgbackrest verify (which exits 0 even when it finds damage)."""
+    proc = run(pgbackrest_cmd(cfg, repo, '--log-level-console=info', 'verify'), user='postgres', check=False)
+    out = {}
+    lines = (proc.stdout + proc.stderr).splitlines()
+    for index, line in enumerate(lines):
+        text = line.strip()
+        if text.startswith('backup: ') and ', status: ' in text:
+            label, rest = text[len('backup: '):].split(', status: ', 1)
+            status = rest.split(',', 1)[0].strip()
+            detail = [rest.strip()]
+            for more in lines[index + 1:index + 6]:
+                more = more.strip()
+                if more.startswith(('backup: ', 'archiveId:', '20')) or not more:
+                    break
+                detail.append(more)
+            out[label.strip()] = {'status': status, 'text': '; '.join(detail)}
+    return out
+
+
+def cmd_verify(cfg, args):
+    path = cfg['catalogue']
+    results = []
+
+    def local(data):
+        return cat.verify_files(data, cat.select(data, status=['good']))
+    for item in cat.update(path, local):
+        if item['result'] != 'skipped':
+            results.append(item)
+    data = cat.load(path)[0]
+    remote = verify_remote(cfg, cat.select(data, status=['good']))
+
+    def remote_change(data):
+        for ident, result, detail in remote:
+            cat.record_verification(cat.find(data, ident), result, detail)
+    cat.update(path, remote_change)
+    results += [{'id': i, 'result': r, 'detail': d} for i, r, d in remote]
+    # pgBackRest: the repository check of every good set, then a test restore of the newest one.
+    for target in cfg['targets']:
+        entries = list(cat.select(cat.load(path)[0], kind='postgresql-pgbackrest', target=target['name'],
+                                  status=['good']))
+        if entries:
+            statuses = pgbackrest_verify(cfg, target['repo'])
+        for entry in entries:
+            status = statuses.get(entry['location'])
+            if status is None:
+                result, detail = 'failed', 'pgbackrest verify did not report backup %s' % entry['location']
+            elif status['status'] == 'valid':
+                result, detail = 'ok', 'pgbackrest verify: valid (%s)' % status['text']
+            else:
+                result, detail = 'failed', 'pgbackrest verify: %s' % status['text']
+            cat.update(path, lambda data, i=entry['id'], r=result, d=detail: cat.record_verification(
+                cat.find(data, i), r, d))
+            results.append({'id': entry['id'], 'result': result, 'detail': detail})
+        if args.no_restore:
+            continue
+        newest = cat.latest_good(cat.load(path)[0], kind='postgresql-pgbackrest', target=target['name'])
+        if newest is None:
+            continue
+        try:
+            result, detail = 'ok', scratch_restore(cfg, target, newest['location'])
+        except (BackupError, OSError) as exc:
+            result, detail = 'failed', 'test restore failed: %s' % exc
+        cat.update(path, lambda data, i=newest['id'], r=result, d=detail: cat.record_verification(
+            cat.find(data, i), r, d))
+        results.append({'id': newest['id'], 'result': result, 'detail': detail})
+    return results
+
+
+# --------------------------------------------------------------------------
+# Retention and fetch
+# --------------------------------------------------------------------------
+
+def cmd_retention(cfg, args):
+    policy = cfg['retention']
+    data = cat.load(cfg['catalogue'])[0]
+    series = {}
+    for entry in data['backups']:
+        if entry['kind'] == 'postgresql-pgbackrest':
+            continue
+        series.setdefault((entry['kind'], entry.get('subject'), entry['target']), []).append(entry)
+    doomed = []
+    for key in sorted(series, key=str):
+        entries = series[key]
+        good = [e for e in entries if e['status'] == 'good']
+        plan = gfs.plan(good, policy['daily'], policy['weekly'], policy['monthly'], policy['yearly'])
+        doomed += [e for e in good if e['id'] in plan['delete']]
+        # Failed and corrupt copies older than the oldest kept good one go too.
+        oldest_kept = min((e['ended'] for e in good if e['id'] in plan['keep']), default=None)
+        doomed += [e for e in entries if e['status'] != 'good' and oldest_kept and (e.get('ended') or '') < oldest_kept]
+    removed = []
+    for entry in doomed:
+        try:
+            if entry.get('location'):
+                delete_location(target_by_name(cfg, entry['target']), entry['location'])
+        except Exception as exc:  # pylint: disable=broad-except
+            log('cannot delete %s: %s' % (entry['location'], exc))
+            continue
+        removed.append(entry['id'])
+    ids = set(removed)
+
+    def change(data):
+        data['backups'] = [e for e in data['backups'] if e['id'] not in ids]
+    cat.update(cfg['catalogue'], change)
+    sync_pgbackrest(cfg)
+    return [{'id': ident, 'status': 'deleted'} for ident in removed]
+
+
+def cmd_delete(cfg, args):
+    """Delete stored copies and their catalogue entries (what the role's retention, from gfs_retention, names)."""
+    data = cat.load(cfg['catalogue'])[0]
+    removed = []
+    for ident in args.ids:
+        entry = cat.find(data, ident)
+        if entry is None:
+            continue
+        if entry['kind'] == 'postgresql-pgbackrest':
+            raise BackupError('%s is a pgBackRest backup: pgBackRest expires its own (repo retention)' % ident)
+        if entry.get('location'):
+            delete_location(target_by_name(cfg, entry['target']), entry['location'])
+        removed.append(ident)
+    ids = set(removed)
+
+    def change(data):
+        data['backups'] = [e for e in data['backups'] if e['id'] not in ids]
+    cat.update(cfg['catalogue'], change)
+    sync_pgbackrest(cfg)
+    return [{'id': ident, 'status': 'deleted'} for ident in removed]
+
+
+def cmd_fetch(cfg, args):
+    data = cat.load(cfg['catalogue'])[0]
+    entry = cat.find(data, args.id)
+    if entry is None:
+        raise BackupError('no backup %s in the catalogue' % args.id)
+    if entry['status'] != 'good':
+        raise BackupError('backup %s is %s (%s); choose a good one' % (args.id, entry['status'], entry.get('detail')))
+    target = target_by_name(cfg, entry['target'])
+    with tempfile.TemporaryDirectory(prefix='aiquiz-fetch-', dir=cfg['staging']) as tmp:
+        copy = os.path.join(tmp, 'backup')
+        with open_location(target, entry['location']) as stream, open(copy, 'wb') as out:
+            digest = hashlib.sha256()
+            while True:
+                block = stream.read(CHUNK)
+                if not block:
+                    break
+                digest.update(block)
+                out.write(block)
+        if digest.hexdigest() != entry['sha256']:
+            cat.update(cfg['catalogue'], lambda d: cat.record_verification(
+                cat.find(d, args.id), 'failed', 'sha256 mismatch at fetch'))
+            raise BackupError('backup %s does not match its sha256; marked corrupt, nothing written' % args.id)
+        with open(copy, 'rb') as stream:
+            decode_to(cfg, stream, args.output)
+    return [{'id': args.id, 'status': 'fetched', 'output': args.output}]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog='aiquiz-backup', description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest='command', required=True)
+    pgb = sub.add_parser('pgbackrest')
+    pgb.add_argument('--type', choices=['full', 'diff', 'incr'], default='incr')
+    for name in ('dump', 'redis', 'rabbitmq', 'files', 'logical', 'retention'):
+        sub.add_parser(name)
+    ver = sub.add_parser('verify')
+    ver.add_argument('--no-restore', action='store_true')
+    dele = sub.add_parser('delete')
+    dele.add_argument('ids', nargs='+')
+    fet = sub.add_parser('fetch')
+    fet.add_argument('id')
+    fet.add_argument('output')
+    args = parser.parse_args(argv)
+    cfg = load_config()
+    os.umask(0o077)
+    handler = globals()['cmd_%s' % args.command]
+    try:
+        results = handler(cfg, args)
+    except (BackupError, cat.CatalogueError, gfs.RetentionError, OSError) as exc:
+        log('%s failed: %s' % (args.command, exc))
+        print(json.dumps({'command': args.command, 'failed': True, 'msg': str(exc), 'results': []}))
+        return 1
+    failed = [r for r in results if r.get('status') == 'failed' or r.get('result') == 'failed']
+    for item in failed:
+        log('%s: %s' % (item['id'], item.get('detail')))
+    if args.command != 'fetch':
+        print(json.dumps({'command': args.command, 'failed': bool(failed), 'results': results}))
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
