@@ -2,14 +2,15 @@
 
 python3 tests/bench/rotation.py [--port 9444] [--name edge] [--inventory DIR]
                                 [--min-handshakes 5000] [--max-handshakes 40000]
-                                [--max-seconds 180] [--workers 4]
+                                [--max-seconds 600] [--workers 4] [--rate 200]
 
 Runs against an edge whose 443 is published on 127.0.0.1 (Molecule's tls
 scenario, `molecule converge -s tls`, publishes it on 127.0.0.1:9444; the
 lab's edge1 on 127.0.0.1:8443). While playbooks/rotate-certs.yml rotates the
 certificate `--name` with rotate_certs_force, worker threads open NEW TLS
 connections to the port, each a full handshake (no session reuse), and
-count the ones that fail. The load starts before the rotation and goes on
+count the ones that fail, at most --rate handshakes a second in all (the
+playbook needs the CPU too). The load starts before the rotation and goes on
 until the rotation has ended and at least --min-handshakes were made,
 bounded by --max-handshakes and --max-seconds; loopback only.
 
@@ -64,8 +65,9 @@ def main():
     parser.add_argument("--limit", default=None, help="ansible --limit for the rotation")
     parser.add_argument("--min-handshakes", type=int, default=5000)
     parser.add_argument("--max-handshakes", type=int, default=40000)
-    parser.add_argument("--max-seconds", type=float, default=180.0)
+    parser.add_argument("--max-seconds", type=float, default=600.0)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--rate", type=float, default=200.0, help="handshakes per second, all workers")
     args = parser.parse_args()
     if not ipaddress.ip_address(args.host).is_loopback:
         raise SystemExit("--host must be a loopback address")
@@ -79,6 +81,7 @@ def main():
     errors = []
     serials = collections.Counter()
     deadline = time.monotonic() + args.max_seconds
+    pace = {"next": time.monotonic()}
 
     def worker():
         while not stop.is_set() and time.monotonic() < deadline:
@@ -86,6 +89,10 @@ def main():
                 if counts["handshakes"] >= args.max_handshakes:
                     return
                 counts["handshakes"] += 1
+                slot = pace["next"] = max(pace["next"] + 1.0 / args.rate, time.monotonic() - 1.0)
+            delay = slot - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
             try:
                 serial = handshake(args.host, args.port, args.server_name)
                 with lock:
@@ -147,6 +154,7 @@ def main():
         "serial_after": serial_after,
         "handshakes_per_serial": dict(serials),
         "workers": args.workers,
+        "rate_limit": args.rate,
     }
     if proc.returncode != 0:
         result["rotation_output_tail"] = (proc.stdout + proc.stderr)[-2000:]
