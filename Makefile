@@ -27,10 +27,10 @@ lab-status: ## show the lab's hosts
 lab-workloads: lab-up ## build the sample workload's images and push them to the lab registry
 	@python3 tests/lab/labctl.py workloads --registry 127.0.0.1:5000
 
-lab-data: lab-up ## the lab's stand-in data services (until the data roles land)
-	ansible-playbook -i inventories/lab tests/lab/data-standin.yml
+lab-data: lab-up ## the lab's data services (playbooks/data.yml: PostgreSQL, Redis, RabbitMQ)
+	ansible-playbook -i inventories/lab playbooks/data.yml
 
-go-live: setup lab-workloads lab-data ## setup, lab-up, workload images, data stand-in, then playbooks/go-live.yml
+go-live: setup lab-workloads lab-data ## setup, lab-up, workload images, data services, then playbooks/go-live.yml
 	ansible-playbook -i $(INVENTORY) playbooks/go-live.yml $(PLAYBOOK_ARGS)
 
 test: setup ## every test: unit, sanity, lint, molecule, end to end

@@ -66,11 +66,11 @@ def main():
     parser.add_argument("--canary-seconds", type=int, default=15)
     args = parser.parse_args()
 
-    # The lab at 1.0.0: hosts up, images in its registry, data stand-in, then
+    # The lab at 1.0.0: hosts up, images in its registry, data services, then
     # the phases that deploy the workload.
     run([sys.executable, "tests/lab/labctl.py", "up"])
     run([sys.executable, "tests/lab/labctl.py", "workloads", "--registry", "127.0.0.1:5000"])
-    run(["ansible-playbook", "-i", "inventories/lab", "tests/lab/data-standin.yml"])
+    run(["ansible-playbook", "-i", "inventories/lab", "playbooks/data.yml"])
     # site.yml first: after an engine restart the hosts may have new addresses.
     for name in ("site", "docker", "edge"):
         run(playbook(name))

@@ -1,11 +1,11 @@
 """The sample workload on the lab, end to end (docs/admin/lab.md, "The sample workload").
 
 On app1's own Docker engine, the images pulled from registry1 run against the
-stand-in data services on data1: migrations (twice), readiness, POST then GET,
+data services on data1 (playbooks/data.yml): migrations (twice), readiness, POST then GET,
 the worker consuming events, 1.0.0 on the expanded schema, 1.2.0 failing
 readiness, degraded Redis/RabbitMQ, and a SIGTERM drain.
 
-Needs the lab (`make lab-up`); it runs tests/lab/data-standin.yml and
+Needs the lab (`make lab-up`); it runs playbooks/data.yml and
 `labctl workloads` itself (both idempotent: 20-45 s and 1 s when nothing changed) and
 installs docker.io on app1 with the lab's engine settings when it is missing.
 Everything it creates (containers and network named wlproof-*, a database
@@ -28,7 +28,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 APP = "aiquiz-lab-app1"
 DATA = "aiquiz-lab-data1"
 REG = "registry1:5000/aiquiz"
-# Lab-only defaults of tests/lab/data-standin.yml.
+# The lab's public passwords (inventories/lab/group_vars/all.yml).
 DB_PW, REDIS_PW, AMQP_PW = "quiz-lab-db-password", "quiz-lab-redis-password", "quiz-lab-amqp-password"
 PREFIX = "wlproof"
 PORTS = {"api11": 8091, "api10": 8092, "api12": 8093, "web": 8094, "degraded": 8095, "drain": 8096}
@@ -92,7 +92,7 @@ def lab():
     sh(sys.executable, "tests/lab/labctl.py", "up")
     env = dict(os.environ, PATH=str(ROOT / ".venv" / "bin") + os.pathsep + os.environ.get("PATH", ""),
                ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-    proc = subprocess.run(["ansible-playbook", "-i", "inventories/lab", "tests/lab/data-standin.yml"],
+    proc = subprocess.run(["ansible-playbook", "-i", "inventories/lab", "playbooks/data.yml"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:]
     digests = json.loads(sh(sys.executable, "tests/lab/labctl.py", "workloads").stdout)
