@@ -22,6 +22,7 @@ Prints one JSON document; asserts nothing. Removes the host unless --keep.
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -29,6 +30,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NAME = "backup-bench-db"
 PASS = "bench passphrase, not a secret"
+# Longer than archive_timeout (60 s), so the drill sees at least one timed WAL switch.
+HEARTBEATS = 75
 
 
 def sh(script, check=True, timeout=7200):
@@ -46,7 +49,7 @@ def timed(script):
 
 
 def psql(query, db="bench"):
-    return sh("runuser -u postgres -- psql -X -A -t -d %s -c %s" % (db, json.dumps(query)))
+    return sh("runuser -u postgres -- psql -X -A -t -d %s -c %s" % (db, shlex.quote(query)))
 
 
 def start_host():
@@ -119,14 +122,22 @@ def main():
         cat = json.loads(sh("cat /var/lib/aiquiz/backup/catalogue.json"))["backups"]
         entry = [e for e in cat if e["kind"] == "postgresql-dump" and e["status"] == "good"][-1]
         plain_size = int(sh("stat -c %s /var/bench/plain.dump"))
-        plain_restore = timed("runuser -u postgres -- createdb r_plain && runuser -u postgres -- pg_restore -j %d "
-                              "-d r_plain /var/bench/plain.dump" % args.jobs)
-        fetch = timed("aiquiz-backup fetch %s /var/bench/ours.dump && chown postgres: /var/bench/ours.dump"
-                      % entry["id"])
-        ours_restore = timed("runuser -u postgres -- createdb r_ours && runuser -u postgres -- pg_restore -j %d "
-                             "-d r_ours /var/bench/ours.dump" % args.jobs)
-        same = psql("SELECT sum(abalance) FROM pgbench_accounts", "r_plain") == \
-            psql("SELECT sum(abalance) FROM pgbench_accounts", "r_ours")
+        # Restores twice each, alternating, best of two: other work on the machine skews single runs.
+        plain_restores, ours_restores, fetches = [], [], []
+        for attempt in (1, 2):
+            plain_restores.append(timed("runuser -u postgres -- createdb r_plain%d && runuser -u postgres -- "
+                                        "pg_restore -j %d -d r_plain%d /var/bench/plain.dump"
+                                        % (attempt, args.jobs, attempt)))
+            fetches.append(timed("aiquiz-backup fetch %s /var/bench/ours.dump && chown postgres: /var/bench/ours.dump"
+                                 % entry["id"]))
+            ours_restores.append(timed("runuser -u postgres -- createdb r_ours%d && runuser -u postgres -- "
+                                       "pg_restore -j %d -d r_ours%d /var/bench/ours.dump"
+                                       % (attempt, args.jobs, attempt)))
+            if attempt == 1:
+                sh("rm -f /var/bench/ours.dump")
+        plain_restore, ours_restore, fetch = min(plain_restores), min(ours_restores), min(fetches)
+        same = psql("SELECT sum(abalance) FROM pgbench_accounts", "r_plain1") == \
+            psql("SELECT sum(abalance) FROM pgbench_accounts", "r_ours1")
         out["logical"] = {
             "plain_pg_dump_seconds": plain_dump, "ours_backup_seconds": ours_dump,
             "backup_ratio": round(ours_dump / plain_dump, 3),
@@ -135,10 +146,13 @@ def main():
             "plain_pg_restore_seconds": plain_restore, "ours_fetch_seconds": fetch,
             "ours_pg_restore_seconds": ours_restore,
             "restore_ratio": round((fetch + ours_restore) / plain_restore, 3),
+            "plain_pg_restore_runs": plain_restores, "ours_restore_runs": [a + b for a, b in zip(fetches, ours_restores)],
             "restored_databases_equal": same,
         }
-        sh("runuser -u postgres -- dropdb r_plain && runuser -u postgres -- dropdb r_ours && rm -f /var/bench/*.dump")
+        sh("for db in r_plain1 r_plain2 r_ours1 r_ours2; do runuser -u postgres -- dropdb $db; done; "
+           "rm -f /var/bench/*.dump")
 
+        psql("CREATE TABLE heartbeat (ts timestamptz NOT NULL)")
         full = timed("aiquiz-backup pgbackrest --type full >/dev/null")
         sh("runuser -u postgres -- pgbench -n -T 20 -c 2 bench >/dev/null 2>&1")
         incr = timed("aiquiz-backup pgbackrest --type incr >/dev/null")
@@ -149,9 +163,8 @@ def main():
                              "full_mib_per_s": round(size / 2 ** 20 / full, 1)}
 
         # Drill: heartbeats, crash, restore the latest into a new data directory.
-        psql("CREATE TABLE heartbeat (ts timestamptz NOT NULL)")
-        psql("DO $$ BEGIN FOR i IN 1..45 LOOP INSERT INTO heartbeat VALUES (clock_timestamp()); COMMIT; "
-             "PERFORM pg_sleep(1); END LOOP; END $$")
+        psql("DO $$ BEGIN FOR i IN 1..%d LOOP INSERT INTO heartbeat VALUES (clock_timestamp()); COMMIT; "
+             "PERFORM pg_sleep(1); END LOOP; END $$" % HEARTBEATS)
         last_write = float(psql("SELECT extract(epoch FROM max(ts)) FROM heartbeat"))
         sh("systemctl kill --signal=SIGKILL postgresql@15-main; sleep 1; systemctl stop postgresql@15-main || true")
         sh("mv /var/lib/postgresql/15/main /var/lib/postgresql/15/main.crashed && "
@@ -165,11 +178,11 @@ def main():
         restored = float(psql("SELECT extract(epoch FROM max(ts)) FROM heartbeat"))
         out["pgbackrest"]["restore_seconds"] = restore
         out["drill"] = {"rto_seconds": rto, "rpo_seconds": round(last_write - restored, 2),
-                        "archive_timeout_seconds": 60, "heartbeats": 45}
+                        "archive_timeout_seconds": 60, "heartbeats": HEARTBEATS}
     finally:
         if not args.keep:
             subprocess.run(["docker", "rm", "-f", NAME], capture_output=True, check=False)
-    print(json.dumps(out, indent=2))
+        print(json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":

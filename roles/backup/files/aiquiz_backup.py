@@ -534,8 +534,13 @@ def scratch_restore(cfg, target, label):
 
 
 def pgbackrest_verify(cfg, repo):
-    """{label: {status, text}} from pgbackrest verify (which exits 0 even when it finds damage)."""
+    """({label: {status, text}}, completed) from pgbackrest verify.
+
+    pgbackrest verify exits 0 even when it finds damage, and lists only the
+    backups it found damaged: a backup it does not name passed.
+    """
     proc = run(pgbackrest_cmd(cfg, repo, '--log-level-console=info', 'verify'), user='postgres', check=False)
+    completed = proc.returncode == 0 and 'completed successfully' in proc.stdout + proc.stderr
     out = {}
     lines = (proc.stdout + proc.stderr).splitlines()
     for index, line in enumerate(lines):
@@ -550,6 +555,9 @@ def pgbackrest_verify(cfg, repo):
                     break
                 detail.append(more)
             out[label.strip()] = {'status': status, 'text': '; '.join(detail)}
+    if not completed:
+        text = (proc.stderr or proc.stdout).strip()[-400:]
+        out['*'] = {'status': 'error', 'text': 'pgbackrest verify did not complete: %s' % text}
     return out
 
 
@@ -577,9 +585,13 @@ def cmd_verify(cfg, args):
         if entries:
             statuses = pgbackrest_verify(cfg, target['repo'])
         for entry in entries:
+            if entry['location'] not in statuses and '*' in statuses:
+                # The check itself failed (repository unreachable): say so, mark nothing corrupt.
+                results.append({'id': entry['id'], 'result': 'failed', 'detail': statuses['*']['text']})
+                continue
             status = statuses.get(entry['location'])
             if status is None:
-                result, detail = 'failed', 'pgbackrest verify did not report backup %s' % entry['location']
+                result, detail = 'ok', 'pgbackrest verify: no damage found'
             elif status['status'] == 'valid':
                 result, detail = 'ok', 'pgbackrest verify: valid (%s)' % status['text']
             else:

@@ -80,6 +80,13 @@ def info(cfg):
     data = json.loads(proc.stdout)
     stanza = data[0] if data else {}
     status = stanza.get('status', {})
+    for repo in stanza.get('repo', []):
+        message = (repo.get('status') or {}).get('message') or ''
+        if 'FormatError' in message or 'CryptoError' in message or 'decrypt' in message.lower():
+            # An encrypted info file read with the wrong key parses as garbage.
+            raise RestoreError('cannot read the backup repository of target %s with the given passphrase (wrong '
+                               'restore_passphrase?); nothing was touched. pgBackRest said: %s'
+                               % (cfg['target'], message.splitlines()[0][:300]))
     if status.get('code') not in (0, None) or not stanza.get('backup'):
         raise RestoreError('no usable backup in the repository of target %s (stanza %s: %s); nothing was touched'
                            % (cfg['target'], cfg['stanza'], status.get('message')))
