@@ -106,8 +106,7 @@ def test_backup_of_everything_is_catalogued_and_encrypted():
     assert data.check_output("sha256sum %s | cut -d' ' -f1" % newest["location"]) == newest["sha256"]
     s3_copy = [e for e in entries if e["kind"] == "postgresql-dump" and e["target"] == "s3"][-1]
     assert s3_copy["location"].startswith("s3://aiquiz-backups/postgresql-dump/quiz/")
-    fetched = data.run("aiquiz-backup fetch %s /tmp/quiz.dump && runuser -u postgres -- pg_restore -l /tmp/quiz.dump"
-                       % s3_copy["id"])
+    fetched = data.run("aiquiz-backup fetch %s /tmp/quiz.dump && pg_restore -l /tmp/quiz.dump" % s3_copy["id"])
     assert fetched.rc == 0 and "keep_me" in fetched.stdout, fetched.stderr
     info = json.loads(data.check_output("runuser -u postgres -- pgbackrest --stanza=main --repo=2 info --output=json"))
     assert info[0]["status"]["message"] == "ok" and info[0]["cipher"] == "aes-256-cbc"

@@ -69,7 +69,7 @@ def run(cmd, user=None, env=None, check=True, capture=True, timeout=None):
     if user:
         cmd = ['runuser', '-u', user, '--'] + cmd
     proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE if capture else None,
-                          stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout, check=False)
+                          stderr=subprocess.PIPE, encoding='utf-8', errors='replace', timeout=timeout, check=False)
     if check and proc.returncode != 0:
         text = (proc.stderr or proc.stdout or '').strip()[-800:]
         raise BackupError('%s failed (exit %d): %s' % (' '.join(cmd[:6]), proc.returncode, text))

@@ -53,7 +53,7 @@ def parse_time(text):
 def run(cmd, user='postgres', check=True, timeout=None):
     if user:
         cmd = ['runuser', '-u', user, '--'] + cmd
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, encoding='utf-8', errors='replace',
                           timeout=timeout, check=False)
     if check and proc.returncode != 0:
         text = (proc.stderr or proc.stdout).strip()[-800:]
@@ -77,7 +77,12 @@ def info(cfg):
                                % (cfg['target'], text[-500:]))
         raise RestoreError('cannot read the backup repository of target %s; nothing was touched. pgBackRest said: %s'
                            % (cfg['target'], text[-500:]))
-    data = json.loads(proc.stdout)
+    try:
+        # A wrong key puts raw bytes of the decrypted garbage into the messages.
+        data = json.loads(proc.stdout, strict=False)
+    except ValueError:
+        raise RestoreError('cannot read the backup repository of target %s (unreadable answer from pgBackRest: wrong '
+                           'restore_passphrase?); nothing was touched' % cfg['target'])
     stanza = data[0] if data else {}
     status = stanza.get('status', {})
     for repo in stanza.get('repo', []):
@@ -147,7 +152,7 @@ def cmd_plan(cfg, args):
 
 def systemctl(action, unit):
     proc = subprocess.run(['systemctl', action, unit], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True, check=False)
+                          encoding='utf-8', errors='replace', check=False)
     if proc.returncode != 0:
         raise RestoreError('systemctl %s %s failed: %s' % (action, unit, proc.stderr.strip()))
 
@@ -162,7 +167,7 @@ def wait_serving(cfg, deadline):
         if proc.returncode == 0 and proc.stdout.strip() == 'f':
             return
         active = subprocess.run(['systemctl', 'is-active', cfg['service']], stdout=subprocess.PIPE,
-                                universal_newlines=True, check=False).stdout.strip()
+                                encoding='utf-8', errors='replace', check=False).stdout.strip()
         if active in ('failed', 'inactive') and proc.returncode != 0:
             raise RestoreError('PostgreSQL stopped during recovery (see its log: %s)' % tail_log(cfg))
         time.sleep(0.5)
