@@ -7,9 +7,9 @@ PostgreSQL 15, pgBackRest and zstd from Debian, and the backup role's host
 script (roles/backup/files) configured with one local encrypted target. In
 the same run, on the same database:
   - logical backup: plain `pg_dump -Fc` to a file against `aiquiz-backup dump`
-    (pg_dump -Fc -Z0 | zstd | openssl aes-256-cbc, sha256, catalogue);
+    (pg_dump -Fc | openssl aes-256-cbc, sha256 on the way, catalogue);
   - logical restore: plain `pg_restore -j N` of the plain dump against
-    `aiquiz-backup fetch` (checksum, decrypt, decompress) + the same pg_restore;
+    `aiquiz-backup fetch` (checksum, decrypt) + the same pg_restore;
     ratios ours / plain (1.10 = 10 % slower);
   - pgBackRest (aes-256-cbc, zst): full and incremental backup, restore;
   - RTO and RPO as the DR drill measures them: heartbeats every second with

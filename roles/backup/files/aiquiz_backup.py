@@ -171,29 +171,33 @@ def encrypt_cmd(cfg):
             'file:%s' % cfg['passphrase_file']]
 
 
-def produce(cfg, producer, dest, producer_user=None, env=None):
-    """producer | zstd | openssl enc > dest, hashing on the way. Returns (sha256, size)."""
+def produce(cfg, producer, dest, producer_user=None, env=None, compress=True):
+    """producer [| zstd] | openssl enc > dest, hashing on the way. Returns (sha256, size)."""
+    name = producer[0]
     if producer_user:
         producer = ['runuser', '-u', producer_user, '--'] + producer
+    stages = [(name, producer)]
+    if compress:
+        stages.append(('zstd', ['zstd', '-q', '-T0', '-%d' % cfg.get('zstd_level', 3), '-c']))
+    stages.append(('openssl', encrypt_cmd(cfg)))
     os.makedirs(os.path.dirname(dest), 0o700, exist_ok=True)
     partial = dest + '.partial'
-    errs = [tempfile.TemporaryFile(), tempfile.TemporaryFile(), tempfile.TemporaryFile()]
+    errs = [tempfile.TemporaryFile() for stage in stages]
     procs = []
     digest = hashlib.sha256()
     size = 0
     try:
-        first = subprocess.Popen(producer, stdout=subprocess.PIPE, stderr=errs[0], env=env)
-        procs.append(first)
-        second = subprocess.Popen(['zstd', '-q', '-T0', '-%d' % cfg.get('zstd_level', 3), '-c'], stdin=first.stdout,
-                                  stdout=subprocess.PIPE, stderr=errs[1])
-        procs.append(second)
-        first.stdout.close()
-        third = subprocess.Popen(encrypt_cmd(cfg), stdin=second.stdout, stdout=subprocess.PIPE, stderr=errs[2])
-        procs.append(third)
-        second.stdout.close()
+        upstream = None
+        for (stage_name, cmd), err in zip(stages, errs):
+            proc = subprocess.Popen(cmd, stdin=upstream, stdout=subprocess.PIPE, stderr=err,
+                                    env=env if stage_name == name else None)
+            if upstream is not None:
+                upstream.close()
+            upstream = proc.stdout
+            procs.append(proc)
         with open(partial, 'wb') as out:
             while True:
-                block = third.stdout.read(CHUNK)
+                block = upstream.read(CHUNK)
                 if not block:
                     break
                 digest.update(block)
@@ -204,12 +208,11 @@ def produce(cfg, producer, dest, producer_user=None, env=None):
         codes = [proc.wait() for proc in procs]
         if any(codes):
             messages = []
-            for name, proc_err, code in zip((producer[0] if not producer_user else producer[3], 'zstd', 'openssl'),
-                                            errs, codes):
+            for (stage_name, cmd), proc_err, code in zip(stages, errs, codes):
                 proc_err.seek(0)
                 text = proc_err.read().decode('utf-8', 'replace').strip()
                 if code:
-                    messages.append('%s exit %d: %s' % (name, code, text[-600:]))
+                    messages.append('%s exit %d: %s' % (stage_name, code, text[-600:]))
             raise BackupError('; '.join(messages))
         os.rename(partial, dest)
     except BaseException:
@@ -226,13 +229,14 @@ def produce(cfg, producer, dest, producer_user=None, env=None):
     return digest.hexdigest(), size
 
 
-def decode_to(cfg, stream, output):
-    """Decrypt and decompress stream into output (path or '-'). Raises BackupError on a wrong key."""
+def decode_to(cfg, stream, output, compressed=True):
+    """Decrypt (and decompress) stream into output (path or '-'). Raises BackupError on a wrong key."""
     dec = subprocess.Popen(['openssl', 'enc', '-d', '-aes-256-cbc', '-pbkdf2', '-iter', '100000', '-pass',
                             'file:%s' % cfg['passphrase_file']], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE)
     out = sys.stdout.buffer if output == '-' else open(output + '.partial', 'wb')
-    unz = subprocess.Popen(['zstd', '-q', '-d', '-c'], stdin=dec.stdout, stdout=out, stderr=subprocess.PIPE)
+    unz = subprocess.Popen(['zstd', '-q', '-d', '-c'] if compressed else ['cat'], stdin=dec.stdout, stdout=out,
+                           stderr=subprocess.PIPE)
     dec.stdout.close()
     try:
         while True:
@@ -280,16 +284,16 @@ def produce_dir(cfg):
     return None
 
 
-def file_backup(cfg, kind, subject, ext, producer, producer_user=None, env=None, position=None):
+def file_backup(cfg, kind, subject, ext, producer, producer_user=None, env=None, position=None, compress=True):
     """Produce one encrypted file and put it on every target, cataloguing each copy."""
     started = now()
     base_id = '%s-%s-%s' % (kind, subject, stamp(started))
-    relative = '%s/%s/%s.%s.zst.enc' % (kind, subject, base_id, ext)
+    relative = '%s/%s/%s.%s%s.enc' % (kind, subject, base_id, ext, '.zst' if compress else '')
     first = produce_dir(cfg)
     produced = os.path.join(first['path'] if first else cfg['staging'], relative)
     results = []
     try:
-        sha, size = produce(cfg, producer, produced, producer_user=producer_user, env=env)
+        sha, size = produce(cfg, producer, produced, producer_user=producer_user, env=env, compress=compress)
     except (BackupError, OSError) as exc:
         detail = 'producing %s failed: %s' % (relative, exc)
         for target in cfg['targets']:
@@ -329,9 +333,11 @@ def cmd_dump(cfg, args):
     results = []
     for database in databases(cfg):
         position = psql(cfg, 'SELECT pg_current_wal_lsn()')
+        # pg_dump compresses its custom format itself: no zstd on top, and the file
+        # pg_restore reads is exactly what plain pg_dump writes.
         results += file_backup(cfg, 'postgresql-dump', database, 'dump',
-                               ['pg_dump', '-Fc', '-Z0', '-p', str(cfg['pg_port']), '-d', database],
-                               producer_user='postgres', position=position)
+                               ['pg_dump', '-Fc', '-p', str(cfg['pg_port']), '-d', database],
+                               producer_user='postgres', position=position, compress=False)
     return results
 
 
@@ -698,7 +704,7 @@ def cmd_fetch(cfg, args):
                 cat.find(d, args.id), 'failed', 'sha256 mismatch at fetch'))
             raise BackupError('backup %s does not match its sha256; marked corrupt, nothing written' % args.id)
         with open(copy, 'rb') as stream:
-            decode_to(cfg, stream, args.output)
+            decode_to(cfg, stream, args.output, compressed=entry['location'].endswith('.zst.enc'))
     return [{'id': args.id, 'status': 'fetched', 'output': args.output}]
 
 
