@@ -56,7 +56,7 @@ def handshake(host, port, server_name, timeout=5.0):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9444)
     parser.add_argument("--server-name", default="quiz.tls.test")
