@@ -689,6 +689,7 @@ def cmd_fetch(cfg, args):
     if entry['status'] != 'good':
         raise BackupError('backup %s is %s (%s); choose a good one' % (args.id, entry['status'], entry.get('detail')))
     target = target_by_name(cfg, entry['target'])
+    os.makedirs(cfg['staging'], 0o700, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix='aiquiz-fetch-', dir=cfg['staging']) as tmp:
         copy = os.path.join(tmp, 'backup')
         with open_location(target, entry['location']) as stream, open(copy, 'wb') as out:

@@ -1,0 +1,227 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, aiquiz.ops maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The backup and restore roles' host scripts, run here with a configuration
+of local targets in a temporary directory (openssl and zstd from the
+controller; PostgreSQL and pgBackRest parts are covered by molecule/backup)."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import sys
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
+TOOLS = all(shutil.which(tool) for tool in ('openssl', 'zstd'))
+pytestmark = pytest.mark.skipif(not TOOLS, reason='needs openssl and zstd on the controller')
+
+
+def load(name, path, extra_path=None):
+    if extra_path and extra_path not in sys.path:
+        sys.path.insert(0, extra_path)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def backup(tmp_path):
+    lib = tmp_path / 'lib'
+    lib.mkdir()
+    for src in ('roles/backup/files/aiquiz_backup.py', 'plugins/module_utils/_backup_catalogue.py',
+                'plugins/module_utils/_backup_gfs.py'):
+        shutil.copy(os.path.join(ROOT, src), str(lib))
+    module = load('aiquiz_backup_under_test', str(lib / 'aiquiz_backup.py'), str(lib))
+    (tmp_path / 'passphrase').write_text('unit test passphrase')
+    cfg = {
+        'stanza': 'main', 'catalogue': str(tmp_path / 'catalogue.json'), 'staging': str(tmp_path / 'staging'),
+        'passphrase_file': str(tmp_path / 'passphrase'), 'zstd_level': 3, 'postgresql': False,
+        'targets': [{'name': 'one', 'type': 'local', 'path': str(tmp_path / 'one'), 'repo': 1},
+                    {'name': 'two', 'type': 'local', 'path': str(tmp_path / 'two'), 'repo': 2}],
+        'paths': [{'name': 'data', 'paths': [str(tmp_path / 'data')]}], 'docker_volumes': [],
+        'retention': {'daily': 1, 'weekly': 1, 'monthly': 1, 'yearly': 1},
+    }
+    (tmp_path / 'data').mkdir()
+    (tmp_path / 'data' / 'file.txt').write_text('precious\n' * 1000)
+    module.sync_pgbackrest = lambda cfg: None
+    return module, cfg, tmp_path
+
+
+class Args:
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+def entries(cfg):
+    return json.load(open(cfg['catalogue']))['backups']
+
+
+def test_files_backup_is_encrypted_on_every_target_and_fetch_gives_it_back(backup):
+    module, cfg, tmp = backup
+    results = module.cmd_files(cfg, Args())
+    assert [r['status'] for r in results] == ['good', 'good']
+    one, two = entries(cfg)
+    assert (one['target'], two['target']) == ('one', 'two')
+    for entry in (one, two):
+        raw = open(entry['location'], 'rb').read()
+        assert raw.startswith(b'Salted__') and b'precious' not in raw
+        assert hashlib.sha256(raw).hexdigest() == entry['sha256'] and len(raw) == entry['size']
+        assert entry['location'].endswith('.tar.zst.enc')
+    module.cmd_fetch(cfg, Args(id=two['id'], output=str(tmp / 'out.tar')))
+    import tarfile
+    with tarfile.open(str(tmp / 'out.tar')) as archive:
+        names = archive.getnames()
+    assert any(name.endswith('data/file.txt') for name in names)
+
+
+def test_a_failing_producer_leaves_no_file_and_is_catalogued_failed(backup):
+    module, cfg, tmp = backup
+    results = module.file_backup(cfg, 'files', 'broken', 'tar', ['sh', '-c', 'echo half; echo oops >&2; exit 3'])
+    assert [r['status'] for r in results] == ['failed', 'failed']
+    assert 'sh exit 3: oops' in results[0]['detail']
+    assert all(e['status'] == 'failed' for e in entries(cfg))
+    leftovers = [name for root, dirs, files in os.walk(str(tmp / 'one')) for name in files]
+    assert leftovers == []
+
+
+def test_a_target_that_cannot_store_is_failed_and_the_other_good(backup):
+    module, cfg, tmp = backup
+    blocked = tmp / 'blocked'
+    blocked.write_text('a file where a directory should be')
+    cfg['targets'][1]['path'] = str(blocked)
+    results = module.cmd_files(cfg, Args())
+    assert [r['status'] for r in results] == ['good', 'failed']
+    assert 'storing on two failed' in results[1]['detail']
+
+
+def test_wrong_passphrase_at_fetch_writes_nothing(backup):
+    module, cfg, tmp = backup
+    module.cmd_files(cfg, Args())
+    (tmp / 'passphrase').write_text('not the passphrase')
+    with pytest.raises(module.BackupError, match='wrong passphrase or damaged file'):
+        module.cmd_fetch(cfg, Args(id=entries(cfg)[0]['id'], output=str(tmp / 'out.tar')))
+    assert not os.path.exists(str(tmp / 'out.tar')) and not os.path.exists(str(tmp / 'out.tar.partial'))
+
+
+def test_damaged_copy_is_refused_and_marked_corrupt(backup):
+    module, cfg, tmp = backup
+    module.cmd_files(cfg, Args())
+    entry = entries(cfg)[0]
+    with open(entry['location'], 'r+b') as handle:
+        handle.seek(40)
+        handle.write(b'XXXX')
+    with pytest.raises(module.BackupError, match='does not match its sha256; marked corrupt'):
+        module.cmd_fetch(cfg, Args(id=entry['id'], output=str(tmp / 'out.tar')))
+    assert entries(cfg)[0]['status'] == 'corrupt'
+    with pytest.raises(module.BackupError, match='is corrupt'):
+        module.cmd_fetch(cfg, Args(id=entry['id'], output=str(tmp / 'out.tar')))
+
+
+def test_retention_deletes_files_and_entries_the_policy_does_not_keep(backup):
+    module, cfg, tmp = backup
+    cat = module.cat
+    start = datetime.datetime(2026, 11, 27, 3, 0, tzinfo=datetime.timezone.utc)
+
+    def seed(data):
+        for n in range(5):
+            moment = start - datetime.timedelta(days=n)
+            path = tmp / 'one' / ('b%d.enc' % n)
+            path.parent.mkdir(exist_ok=True)
+            path.write_bytes(b'x')
+            cat.add(data, dict(id='b%d' % n, kind='files', subject='s', target='one', location=str(path), size=1,
+                               sha256=hashlib.sha256(b'x').hexdigest(), started=moment.strftime('%Y-%m-%dT%H:%M:%SZ'),
+                               ended=moment.strftime('%Y-%m-%dT%H:%M:%SZ')))
+    cat.update(cfg['catalogue'], seed)
+    results = module.cmd_retention(cfg, Args())
+    assert sorted(r['id'] for r in results) == ['b1', 'b2', 'b3', 'b4']
+    assert [e['id'] for e in entries(cfg)] == ['b0']
+    assert sorted(os.listdir(str(tmp / 'one'))) == ['b0.enc']
+
+
+def test_pgbackrest_verify_report_is_parsed(backup):
+    module, cfg, tmp = backup
+    report = ('2026-11-27 13:22:37.709 P00   INFO: stanza: main\n'
+              '                                    status: error\n'
+              '                                      backup: 20261127-132224F, status: invalid, total files checked: '
+              '961, total valid files: 960\n'
+              '                                        checksum invalid: 1\n'
+              '2026-11-27 13:22:37.710 P00   INFO: verify command end: completed successfully (730ms)\n')
+
+    class Proc:
+        returncode = 0
+        stdout = ''
+        stderr = report
+    module.run = lambda *a, **kw: Proc()
+    out = module.pgbackrest_verify(cfg, 1)
+    assert out == {'20261127-132224F': {'status': 'invalid', 'text': 'invalid, total files checked: 961, total valid '
+                                                                      'files: 960; checksum invalid: 1'}}
+    Proc.returncode = 1
+    Proc.stderr = 'ERROR: [039]: HTTP request failed'
+    assert out != module.pgbackrest_verify(cfg, 1)
+    assert module.pgbackrest_verify(cfg, 1)['*']['status'] == 'error'
+
+
+@pytest.fixture
+def restore(tmp_path):
+    return load('aiquiz_restore_under_test', os.path.join(ROOT, 'roles/restore/files/aiquiz_restore.py'))
+
+
+INFO = [{'status': {'code': 0, 'message': 'ok'}, 'repo': [{'status': {'code': 0, 'message': 'ok'}}],
+         'archive': [{'max': '000000010000000000000009'}],
+         'backup': [{'label': '20261120-010000F', 'type': 'full', 'error': False, 'lsn': {'stop': '0/2000100'},
+                     'timestamp': {'start': 1795136400, 'stop': 1795136460}},
+                    {'label': '20261127-010000F', 'type': 'full', 'error': False, 'lsn': {'stop': '0/9000100'},
+                     'timestamp': {'start': 1795741200, 'stop': 1795741260}}]}]
+
+
+def plan(restore, tmp_path, monkeypatch, stdout, time=None, corrupt=()):
+    catalogue = tmp_path / 'catalogue.json'
+    catalogue.write_text(json.dumps({'version': 1, 'backups': [
+        {'id': 'x-' + label, 'kind': 'postgresql-pgbackrest', 'target': 'local', 'location': label, 'status': 'corrupt',
+         'detail': 'pgbackrest verify: invalid'} for label in corrupt]}))
+    cfg = {'pgbackrest_config': '/dev/null', 'stanza': 'main', 'repo': 1, 'target': 'local',
+           'catalogue': str(catalogue)}
+
+    class Proc:
+        returncode = 0
+        stderr = ''
+    Proc.stdout = stdout
+    monkeypatch.setattr(restore, 'run', lambda *a, **kw: Proc())
+    return restore.cmd_plan(cfg, type('A', (), {'time': time, 'set': None})())
+
+
+def test_plan_chooses_the_newest_set_before_the_time(restore, tmp_path, monkeypatch):
+    assert plan(restore, tmp_path, monkeypatch, json.dumps(INFO))['set'] == '20261127-010000F'
+    result = plan(restore, tmp_path, monkeypatch, json.dumps(INFO), time='2026-11-25T00:00:00Z')
+    assert result['set'] == '20261120-010000F' and result['target_time'] == '2026-11-25 00:00:00+00'
+
+
+def test_plan_never_chooses_a_corrupt_set(restore, tmp_path, monkeypatch):
+    result = plan(restore, tmp_path, monkeypatch, json.dumps(INFO), corrupt=['20261127-010000F'])
+    assert result['set'] == '20261120-010000F'
+    assert result['skipped'] == [{'label': '20261127-010000F', 'reason': 'pgbackrest verify: invalid'}]
+    with pytest.raises(restore.RestoreError, match='no good backup set'):
+        plan(restore, tmp_path, monkeypatch, json.dumps(INFO), corrupt=['20261127-010000F', '20261120-010000F'])
+
+
+def test_plan_refuses_a_time_before_the_oldest_backup(restore, tmp_path, monkeypatch):
+    with pytest.raises(restore.RestoreError, match='is before the end of the oldest backup .*nothing was touched'):
+        plan(restore, tmp_path, monkeypatch, json.dumps(INFO), time='2026-11-01T00:00:00Z')
+    with pytest.raises(restore.RestoreError, match='is not a time'):
+        plan(restore, tmp_path, monkeypatch, json.dumps(INFO), time='last tuesday')
+
+
+def test_plan_reads_a_wrong_passphrase_as_such(restore, tmp_path, monkeypatch):
+    garbage = [{'status': {'code': 99, 'message': 'other'}, 'backup': [], 'repo': [{'status': {
+        'code': 99, 'message': "[FormatError] unable to load info file 'backup.info':\nFormatError: key/value"}}]}]
+    with pytest.raises(restore.RestoreError, match='wrong restore_passphrase'):
+        plan(restore, tmp_path, monkeypatch, json.dumps(garbage))
+    with pytest.raises(restore.RestoreError, match='wrong restore_passphrase'):
+        plan(restore, tmp_path, monkeypatch, '[{"broken": "\x00')
