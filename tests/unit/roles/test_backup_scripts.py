@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import sys
+import tarfile
 
 import pytest
 
@@ -75,7 +76,6 @@ def test_files_backup_is_encrypted_on_every_target_and_fetch_gives_it_back(backu
         assert hashlib.sha256(raw).hexdigest() == entry['sha256'] and len(raw) == entry['size']
         assert entry['location'].endswith('.tar.zst.enc')
     module.cmd_fetch(cfg, Args(id=two['id'], output=str(tmp / 'out.tar')))
-    import tarfile
     with tarfile.open(str(tmp / 'out.tar')) as archive:
         names = archive.getnames()
     assert any(name.endswith('data/file.txt') for name in names)
@@ -160,8 +160,8 @@ def test_pgbackrest_verify_report_is_parsed(backup):
         stderr = report
     module.run = lambda *a, **kw: Proc()
     out = module.pgbackrest_verify(cfg, 1)
-    assert out == {'20261127-132224F': {'status': 'invalid', 'text': 'invalid, total files checked: 961, total valid '
-                                                                      'files: 960; checksum invalid: 1'}}
+    text = 'invalid, total files checked: 961, total valid files: 960; checksum invalid: 1'
+    assert out == {'20261127-132224F': {'status': 'invalid', 'text': text}}
     Proc.returncode = 1
     Proc.stderr = 'ERROR: [039]: HTTP request failed'
     assert out != module.pgbackrest_verify(cfg, 1)
