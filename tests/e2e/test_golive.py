@@ -82,7 +82,7 @@ CONNECT = ("import socket,sys\ns=socket.socket();s.settimeout(2)\n"
 
 
 def test_data_host_answers_app_hosts_only(lab):
-    # PostgreSQL (the lab's stand-in) listens on 5432: the app hosts connect,
+    # PostgreSQL (playbooks/data.yml) listens on 5432: the app hosts connect,
     # the others' SYNs are dropped and time out.
     assert "data1" in lab
     verdicts = {src: lab_exec(src, "python3", "-c", CONNECT, "data1", "5432").stdout.strip()
