@@ -93,6 +93,23 @@ def test_declared_client_needs_the_right_password_over_tls():
         == "SCRAM-SHA-256$"
 
 
+def test_given_certificate_is_served_and_verifies():
+    # postgresql-debian13 serves the certificate of postgresql_tls_cert_file:
+    # a client that trusts only that certificate verifies the server's name.
+    cert = get("postgresql-debian13").file("/etc/ssl/aiquiz-test/server.crt").content_string
+    replica = get("postgresql-replica")
+    replica.check_output("printf '%%s' %s > /tmp/pg-debian13.crt", cert)
+    dsn = ("host=postgresql-debian13 dbname=appdb user=app sslmode=verify-full sslrootcert=/tmp/pg-debian13.crt"
+           " connect_timeout=5")
+    cmd = replica.run("PGPASSWORD=%s psql -XAtq %s -c %s", APP_PASSWORD, dsn,
+                      "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+    assert cmd.rc == 0 and cmd.stdout.strip() == "t", cmd.stdout + cmd.stderr
+    # The primary's snakeoil certificate does not verify against it.
+    cmd = replica.run("PGPASSWORD=%s psql -XAtq %s -c 'SELECT 1'", APP_PASSWORD,
+                      dsn.replace("host=postgresql-debian13", "host=postgresql-primary"))
+    assert cmd.rc != 0 and "certificate verify failed" in cmd.stderr, cmd.stderr
+
+
 def test_pg_hba_refuses_what_was_not_declared():
     # The Debian 13 host is not a declared client, even with the right password.
     rc, out = remote_psql("postgresql-debian13", "postgresql-primary", APP_PASSWORD)
@@ -182,6 +199,9 @@ def test_bad_input_fails_before_any_change():
     assert "Install the PostgreSQL server" not in out
     rc, out = run_role({"postgresql_settings": {"shared_bufers": "1GB"}}, tags="postgresql_configure")
     assert rc != 0 and 'unrecognized configuration parameter "shared_bufers"' in out, out
+    assert get("postgresql-primary").file(conf).sha256sum == before
+    rc, out = run_role({"postgresql_tls_key_file": "/etc/ssl/private/absent.key"}, tags="postgresql_configure")
+    assert rc != 0 and "postgresql_tls_key_file (/etc/ssl/private/absent.key) is missing or not readable" in out, out
     assert get("postgresql-primary").file(conf).sha256sum == before
     rc, out = run_role({"postgresql_replica_of": "postgresql-primary"})
     assert rc != 0 and "postgresql_replica_of: a host cannot be its own replica" in out, out
