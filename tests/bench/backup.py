@@ -83,7 +83,7 @@ def start_host():
               "targets": [{"name": "local", "type": "local", "path": "/var/backups/aiquiz", "repo": 1}],
               "redis": {"enabled": False}, "rabbitmq": {"enabled": False}, "paths": [], "docker_volumes": [],
               "retention": {"daily": 7, "weekly": 4, "monthly": 12, "yearly": 1},
-              "verify": {"port": 5499, "dir": "/var/lib/aiquiz/backup/scratch", "socket_dir": "/run/aiquiz-verify",
+              "verify": {"port": 5499, "dir": "/var/lib/postgresql/aiquiz-backup-verify", "socket_dir": "/run/aiquiz-verify",
                          "tables": []}}
     sh("mkdir -p -m 0700 /etc/aiquiz-backup /var/lib/aiquiz/backup/staging && printf %%s %s > "
        "/etc/aiquiz-backup/passphrase && chmod 0600 /etc/aiquiz-backup/passphrase && cat > "

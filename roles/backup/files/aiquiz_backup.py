@@ -43,6 +43,10 @@ class BackupError(Exception):
     pass
 
 
+class ScratchSetupError(BackupError):
+    """The test restore could not be set up: says nothing about the backup itself."""
+
+
 def now():
     return datetime.datetime.now(datetime.timezone.utc)
 
@@ -505,8 +509,14 @@ def scratch_restore(cfg, target, label):
         os.makedirs(path, 0o700, exist_ok=True)
         shutil.chown(path, 'postgres', 'postgres')
     try:
-        run(pgbackrest_cmd(cfg, target['repo'], '--pg1-path=%s' % scratch, '--set=%s' % label, '--type=immediate',
-                           '--target-action=promote', '--archive-mode=off', 'restore'), user='postgres')
+        try:
+            run(pgbackrest_cmd(cfg, target['repo'], '--pg1-path=%s' % scratch, '--set=%s' % label,
+                               '--type=immediate', '--target-action=promote', '--archive-mode=off', 'restore'),
+                user='postgres')
+        except BackupError as exc:
+            if 'Permission denied' in str(exc) or 'unable to get info for path' in str(exc):
+                raise ScratchSetupError(str(exc))
+            raise
         with open(os.path.join(scratch, 'postgresql.conf'), 'w') as handle:
             handle.write("port = %d\nlisten_addresses = ''\nunix_socket_directories = '%s'\n"
                          "hba_file = '%s/pg_hba.conf'\nident_file = '%s/pg_ident.conf'\n"
@@ -610,12 +620,16 @@ def cmd_verify(cfg, args):
         newest = cat.latest_good(cat.load(path)[0], kind='postgresql-pgbackrest', target=target['name'])
         if newest is None:
             continue
+        mark = True
         try:
             result, detail = 'ok', scratch_restore(cfg, target, newest['location'])
+        except ScratchSetupError as exc:
+            # The scratch instance could not be prepared: the run fails, the backup is not condemned.
+            result, detail, mark = 'failed', 'test restore could not run: %s' % exc, False
         except (BackupError, OSError) as exc:
             result, detail = 'failed', 'test restore failed: %s' % exc
-        cat.update(path, lambda data, i=newest['id'], r=result, d=detail: cat.record_verification(
-            cat.find(data, i), r, d))
+        cat.update(path, lambda data, i=newest['id'], r=result, d=detail, m=mark: cat.record_verification(
+            cat.find(data, i), r, d, mark_corrupt=m))
         results.append({'id': newest['id'], 'result': result, 'detail': detail})
     return results
 
