@@ -24,6 +24,7 @@ import datetime
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -335,13 +336,26 @@ def databases(cfg):
 
 def cmd_dump(cfg, args):
     results = []
+    # pg_dump writes its custom format to a seekable file, not a pipe: only then does
+    # the archive carry the data offsets that make pg_restore -j fast. The file (already
+    # compressed by pg_dump) lives in a directory of postgres' own and is removed after.
+    work = cfg.get('dump_dir') or '/var/lib/postgresql/aiquiz-backup-dump'
+    os.makedirs(work, 0o700, exist_ok=True)
+    shutil.chown(work, 'postgres', 'postgres')
     for database in databases(cfg):
         position = psql(cfg, 'SELECT pg_current_wal_lsn()')
-        # pg_dump compresses its custom format itself: no zstd on top, and the file
-        # pg_restore reads is exactly what plain pg_dump writes.
-        results += file_backup(cfg, 'postgresql-dump', database, 'dump',
-                               ['pg_dump', '-Fc', '-p', str(cfg['pg_port']), '-d', database],
-                               producer_user='postgres', position=position, compress=False)
+        plain = os.path.join(work, '%s.dump' % database)
+        try:
+            try:
+                run(['pg_dump', '-Fc', '-p', str(cfg['pg_port']), '-d', database, '-f', plain], user='postgres')
+                producer = ['cat', plain]
+            except BackupError as exc:
+                producer = ['sh', '-c', 'echo %s >&2; exit 1' % shlex.quote(str(exc)[-500:])]
+            results += file_backup(cfg, 'postgresql-dump', database, 'dump', producer, position=position,
+                                   compress=False)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(plain)
     return results
 
 
