@@ -7,7 +7,7 @@ PostgreSQL 15, pgBackRest and zstd from Debian, and the backup role's host
 script (roles/backup/files) configured with one local encrypted target. In
 the same run, on the same database:
   - logical backup: plain `pg_dump -Fc` to a file against `aiquiz-backup dump`
-    (pg_dump -Fc | openssl aes-256-cbc, sha256 on the way, catalogue);
+    (pg_dump -Fc -f file, then openssl aes-256-cbc with sha256 on the way, catalogue);
   - logical restore: plain `pg_restore -j N` of the plain dump against
     `aiquiz-backup fetch` (checksum, decrypt) + the same pg_restore;
     ratios ours / plain (1.10 = 10 % slower);
