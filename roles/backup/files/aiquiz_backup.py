@@ -534,8 +534,10 @@ def scratch_restore(cfg, target, label):
         with open(os.path.join(scratch, 'postgresql.conf'), 'w') as handle:
             handle.write("port = %d\nlisten_addresses = ''\nunix_socket_directories = '%s'\n"
                          "hba_file = '%s/pg_hba.conf'\nident_file = '%s/pg_ident.conf'\n"
-                         "shared_buffers = 64MB\narchive_mode = off\nmax_wal_senders = 0\nwal_level = minimal\n"
-                         "max_connections = 20\nlogging_collector = off\n" % (port, sock, scratch, scratch))
+                         "shared_buffers = 64MB\narchive_mode = off\nlogging_collector = off\n"
+                         # No hot standby: recovery then does not require the primary's connection
+                         # and sender limits, and connections open only once it has promoted.
+                         "hot_standby = off\nmax_connections = 20\n" % (port, sock, scratch, scratch))
         with open(os.path.join(scratch, 'pg_hba.conf'), 'w') as handle:
             handle.write('local all postgres peer\n')
         open(os.path.join(scratch, 'pg_ident.conf'), 'w').close()
@@ -543,9 +545,15 @@ def scratch_restore(cfg, target, label):
             shutil.chown(os.path.join(scratch, name), 'postgres', 'postgres')
         run([bindir + '/pg_ctl', '-D', scratch, '-l', scratch + '.log', '-w', '-t', '600', 'start'], user='postgres')
         deadline = time.time() + 600
-        while psql(cfg, 'SELECT pg_is_in_recovery()', port=port, host=sock) != 'f':
+        while True:
+            # Refuses connections until recovery has ended (no hot standby).
+            probe = run(['psql', '-X', '-A', '-t', '-h', sock, '-p', str(port), '-d', 'postgres', '-c',
+                         'SELECT pg_is_in_recovery()'], user='postgres', check=False)
+            if probe.returncode == 0 and probe.stdout.strip() == 'f':
+                break
             if time.time() > deadline:
-                raise BackupError('the scratch instance stayed in recovery for 600 s')
+                raise BackupError('the scratch instance did not finish recovery in 600 s: %s'
+                                  % (probe.stderr or probe.stdout).strip()[-300:])
             time.sleep(0.5)
         dbs = [d for d in psql(cfg, 'SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1', port=port,
                                host=sock).splitlines() if d]
