@@ -7,7 +7,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 INVENTORY ?= inventories/lab
 PLAYBOOK_ARGS ?=
 
-.PHONY: help setup lab-up lab-down lab-status lab-workloads lab-data go-live test unit sanity lint molecule e2e bench docs lock clean
+.PHONY: help setup lab-up lab-down lab-status lab-workloads lab-helpers lab-data go-live test unit sanity lint molecule e2e bench docs lock clean
 
 help:
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ lab-status: ## show the lab's hosts
 
 lab-workloads: lab-up ## build the sample workload's images and push them to the lab registry
 	@python3 tests/lab/labctl.py workloads --registry 127.0.0.1:5000
+
+lab-helpers: lab-up ## the lab's ACME CA (Pebble on acme1) and S3 endpoint (moto on objects1)
+	ansible-playbook -i tests/lab/helpers-inventory.yml tests/lab/acme.yml tests/lab/s3.yml
 
 lab-data: lab-up ## the lab's data services (playbooks/data.yml: PostgreSQL, Redis, RabbitMQ)
 	ansible-playbook -i inventories/lab playbooks/data.yml
