@@ -172,8 +172,9 @@ def main():
     rc, out = _edge.run(['nginx', '-t'])
     if rc != 0:
         _edge.revert(changes)
+        result['changed'] = False
         module.fail_json(msg='nginx -t refused it; %s %s as it was and nginx was not reloaded: %s'
-                             % (', '.join(files), 'is' if len(files) == 1 else 'are', out), **dict(result, changed=False))
+                             % (', '.join(files), 'is' if len(files) == 1 else 'are', out), **result)
     error, info = _edge.reload_and_drain(p['service'], p['drain_timeout'])
     result.update(reloaded=bool(info), drain=info)
     if error:

@@ -235,8 +235,8 @@ def test_several_urls_are_gated_side_by_side(capsys, server):
 
 
 def test_several_urls_fail_naming_the_failing_one(capsys, server):
-    good, _ = server([(200, 0, 'ok')])
-    bad, _ = server([(503, 0, 'no')])
+    good = server([(200, 0, 'ok')])[0]
+    bad = server([(503, 0, 'no')])[0]
     code, result = run_module(capsys, {'urls': [good, bad], 'deadline': 0.5, 'interval': 0.05})
     assert code == 1
     assert result['passed'] is False
