@@ -28,6 +28,14 @@ check_host() {
   command -v python3 >/dev/null || die "python3 is missing; install Python 3.11 or newer"
   python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
     || die "python3 is $(python3 -V 2>&1 | cut -d' ' -f2); ansible-core 2.19 needs 3.11 or newer"
+  # Every systemd test host holds inotify instances of the shared kernel; at
+  # the default 128, hosts beyond about a dozen exit at random (code 255).
+  local inotify
+  inotify=$(cat /proc/sys/fs/inotify/max_user_instances 2>/dev/null || echo 0)
+  if [ "$inotify" -lt 1024 ]; then
+    sysctl -q -w fs.inotify.max_user_instances=1024 >/dev/null \
+      || echo "setup: could not raise fs.inotify.max_user_instances (${inotify}); many test hosts at once may fail" >&2
+  fi
 }
 
 install_packages() {
