@@ -195,3 +195,40 @@ def test_secrets_never_reach_the_output_or_the_audit_log():
     for log in audit.glob("*"):
         if log.is_file():
             assert password not in log.read_text(errors="replace"), log
+
+
+def test_fast_rollback_starts_the_kept_containers_under_load():
+    rc, out = deploy("1.1.0", compose_app_canary_percent=0)
+    assert rc == 0, out[-3000:]
+    (rc, out), load = under_load(lambda: ansible_playbook(ROLLBACK))
+    print(json.dumps(load, indent=1))
+    assert rc == 0, out[-3000:]
+    assert load["failed"] == 0, load["failures"]
+    assert "Start the kept containers of quiz_1-0-0_blue" in out
+    assert "Render the release's compose file" not in out
+    assert served_releases() == {"1.0.0"}
+    for name in APPS:
+        assert state_of(name, "1.0.0") == "active"
+        assert state_of(name, "1.1.0") == "standby"
+        # 1.1.0 stops in the background once the edge has drained it.
+        states = ""
+        for _attempt in range(60):
+            states = get(name).check_output(
+                "docker ps -a --filter label=ops.aiquiz.release=1.1.0 --format '{{.State}}' | sort -u")
+            if states.split() == ["exited"]:
+                break
+            time.sleep(0.5)
+        assert states.split() == ["exited"], (name, states)
+
+
+def test_fast_rollback_recreates_a_release_whose_containers_are_gone():
+    rc, out = deploy("1.1.0", compose_app_canary_percent=0)
+    assert rc == 0, out[-3000:]
+    get("compose_app-app1").check_output("docker compose -p quiz_1-0-0_blue down")
+    rc, out = ansible_playbook(ROLLBACK)
+    assert rc == 0, out[-3000:]
+    assert "Say why the fast path gave up" in out
+    assert re.search(r"compose_app-app1\s*:.*rescued=1", out), out[-3000:]
+    assert served_releases() == {"1.0.0"}
+    for name in APPS:
+        assert state_of(name, "1.0.0") == "active"
