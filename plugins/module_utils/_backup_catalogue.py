@@ -14,17 +14,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import datetime
 import errno
-import fcntl
 import hashlib
 import json
-import os
 import re
-import tempfile
-import time
+
+from ansible_collections.aiquiz.ops.plugins.module_utils import _files
 
 CATALOGUE_VERSION = 1
 STATUSES = ('running', 'good', 'failed', 'corrupt')
@@ -92,65 +89,18 @@ def serialize(catalogue):
 
 
 def ensure_parent(path):
-    parent = os.path.dirname(path)
-    if parent and not os.path.isdir(parent):
-        try:
-            os.makedirs(parent, DIR_MODE)
-        except OSError as exc:
-            if exc.errno != errno.EEXIST:
-                raise
+    _files.ensure_parent(path, DIR_MODE)
 
 
 def write_atomic(path, catalogue):
-    ensure_parent(path)
-    parent = os.path.dirname(path) or '.'
-    fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), dir=parent)
-    try:
-        with os.fdopen(fd, 'w') as handle:
-            handle.write(serialize(catalogue))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, FILE_MODE)
-        if os.path.exists(path):
-            stat = os.stat(path)
-            try:
-                os.chown(tmp, stat.st_uid, stat.st_gid)
-            except OSError:
-                pass
-        os.rename(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    _files.write_atomic(path, serialize(catalogue), FILE_MODE, DIR_MODE, keep_owner=True)
 
 
-@contextlib.contextmanager
 def locked(path, timeout, poll=0.05):
     """Hold an exclusive fcntl lock on <path>.lock, waiting up to timeout seconds."""
-    ensure_parent(path)
-    name = path + '.lock'
-    fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
-    try:
-        give_up = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-                if time.monotonic() >= give_up:
-                    raise CatalogueError('backup catalogue %s stayed locked for %s s (lock file %s): another '
-                                         'backup or verification is writing it' % (path, timeout, name))
-                time.sleep(poll)
-        yield
-    finally:
-        os.close(fd)
+    return _files.locked(path, timeout, lambda name: CatalogueError(
+        'backup catalogue %s stayed locked for %s s (lock file %s): another backup or verification is writing it'
+        % (path, timeout, name)), poll, FILE_MODE, DIR_MODE)
 
 
 def update(path, change, timeout=30):

@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import binascii
 import calendar
-import contextlib
 import datetime
 import glob
 import math
@@ -27,7 +26,8 @@ import os
 import re
 import socket
 import ssl
-import tempfile
+
+from ansible_collections.aiquiz.ops.plugins.module_utils import _files
 
 try:
     from cryptography import x509
@@ -635,38 +635,12 @@ def read_text(path):
 
 def ensure_parent(path):
     """Create the missing parent directories of path with mode 0755."""
-    parent = os.path.dirname(path)
-    missing = []
-    while parent and not os.path.isdir(parent):
-        missing.append(parent)
-        parent = os.path.dirname(parent)
-    for directory in reversed(missing):
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(directory, DIR_MODE)
-        os.chmod(directory, DIR_MODE)
+    _files.ensure_parent(path, DIR_MODE)
 
 
 def write_atomic(path, text):
     """Write text to a temporary file beside path (not *.prom), fsync it, rename it over path."""
-    ensure_parent(path)
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), suffix='.tmp', dir=directory)
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as handle:
-            handle.write(text)
-            handle.flush()
-            os.fchmod(handle.fileno(), FILE_MODE)
-            os.fsync(handle.fileno())
-        os.rename(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    _files.write_atomic(path, text, FILE_MODE, DIR_MODE)
 
 
 def file_mode(path):

@@ -15,8 +15,9 @@ import ipaddress
 import os
 import re
 import subprocess
-import tempfile
 import time
+
+from ansible_collections.aiquiz.ops.plugins.module_utils import _files
 
 UPSTREAM_RE = re.compile(r'^[A-Za-z][A-Za-z0-9_]*$')
 SOURCE_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
@@ -128,18 +129,7 @@ def _read(path):
 
 def write_atomic(path, text, mode=0o644):
     """Write beside, fsync, rename over: readers see the old or the new file."""
-    fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.rename(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    _files.write_atomic(path, text, mode)
 
 
 def apply(changes):

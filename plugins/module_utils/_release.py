@@ -14,16 +14,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import datetime
 import errno
-import fcntl
 import json
 import os
 import re
-import tempfile
-import time
+
+from ansible_collections.aiquiz.ops.plugins.module_utils import _files
 
 LEDGER_VERSION = 1
 COLOURS = ('blue', 'green')
@@ -182,71 +180,24 @@ def serialize(ledger):
 
 def ensure_parent(path):
     """Create the missing parent directories of path with mode 0755."""
-    parent = os.path.dirname(path)
-    missing = []
-    while parent and not os.path.isdir(parent):
-        missing.append(parent)
-        parent = os.path.dirname(parent)
-    for directory in reversed(missing):
-        try:
-            os.mkdir(directory, DIR_MODE)
-        except OSError as exc:
-            if exc.errno != errno.EEXIST:
-                raise
-        else:
-            os.chmod(directory, DIR_MODE)
+    _files.ensure_parent(path, DIR_MODE)
 
 
 def write_atomic(path, ledger):
     """Write the ledger to a temporary file beside path, fsync it, rename it over path."""
-    ensure_parent(path)
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), suffix='.tmp', dir=directory)
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as handle:
-            handle.write(serialize(ledger))
-            handle.flush()
-            os.fchmod(handle.fileno(), FILE_MODE)
-            os.fsync(handle.fileno())
-        os.rename(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    _files.write_atomic(path, serialize(ledger), FILE_MODE, DIR_MODE)
 
 
 def lock_path(path):
     return path + '.lock'
 
 
-@contextlib.contextmanager
 def locked(path, timeout, poll=0.05):
     """Hold an exclusive fcntl lock on <path>.lock, waiting up to timeout seconds."""
-    ensure_parent(path)
-    name = lock_path(path)
-    fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
-    try:
-        give_up = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-                if time.monotonic() >= give_up:
-                    raise LedgerError('release ledger %s is locked by another process (lock file %s) and stayed '
-                                      'locked for %s s; another deploy of this workload is running on this host, '
-                                      'wait for it or raise lock_timeout' % (path, name, timeout))
-                time.sleep(poll)
-        yield
-    finally:
-        os.close(fd)
+    return _files.locked(path, timeout, lambda name: LedgerError(
+        'release ledger %s is locked by another process (lock file %s) and stayed locked for %s s; another deploy '
+        'of this workload is running on this host, wait for it or raise lock_timeout' % (path, name, timeout)),
+        poll, FILE_MODE, DIR_MODE)
 
 
 # --------------------------------------------------------------------------
