@@ -21,7 +21,11 @@ import hashlib
 import json
 import re
 
-from ansible_collections.aiquiz.ops.plugins.module_utils import _files
+try:
+    from ansible_collections.aiquiz.ops.plugins.module_utils import _files
+except ImportError:
+    # Copied beside the backup role's host scripts (/usr/local/lib/aiquiz-backup), with _files.py.
+    import _files  # pylint: disable=import-error
 
 CATALOGUE_VERSION = 1
 STATUSES = ('running', 'good', 'failed', 'corrupt')

@@ -198,7 +198,7 @@ def test_corrupted_backups_are_caught_and_never_chosen():
     by_id = {e["id"]: e for e in catalogue()}
     assert by_id[newest["id"]]["status"] == "corrupt" and "sha256" in by_id[newest["id"]]["detail"]
     assert by_id[sets[-1]["id"]]["status"] == "corrupt"
-    assert by_id[sets[-2]["id"]]["status"] == "good"
+    assert by_id[sets[-2]["id"]]["status"] == "good", by_id[sets[-2]["id"]]
     assert by_id[sets[-2]["id"]]["verified"]["result"] == "ok", by_id[sets[-2]["id"]]["verified"]
     assert all(by_id[e["id"]]["status"] == "good" for e in dumps)
     # Never chosen: neither by the fetch of the corrupt dump nor by the restore plan.

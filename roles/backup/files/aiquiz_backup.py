@@ -537,7 +537,10 @@ def scratch_restore(cfg, target, label):
                          "shared_buffers = 64MB\narchive_mode = off\nlogging_collector = off\n"
                          # No hot standby: recovery then does not require the primary's connection
                          # and sender limits, and connections open only once it has promoted.
-                         "hot_standby = off\nmax_connections = 20\n" % (port, sock, scratch, scratch))
+                         "hot_standby = off\nmax_connections = 20\n"
+                         # The set's own timeline: after a point-in-time restore the archive also holds a
+                         # later timeline that branched before this set, which 'latest' would refuse.
+                         "recovery_target_timeline = 'current'\n" % (port, sock, scratch, scratch))
         with open(os.path.join(scratch, 'pg_hba.conf'), 'w') as handle:
             handle.write('local all postgres peer\n')
         open(os.path.join(scratch, 'pg_ident.conf'), 'w').close()
