@@ -201,11 +201,10 @@ def test_corrupted_backups_are_caught_and_never_chosen():
     assert by_id[sets[-1]["id"]]["status"] == "corrupt"
     STATE["previous_set"] = by_id[sets[-2]["id"]]
     assert all(by_id[e["id"]]["status"] == "good" for e in dumps)
-    # Never chosen: neither by the fetch of the corrupt dump nor by the restore plan.
+    # Never chosen: the fetch of the corrupt dump is refused (the restore plan: next test).
     fetch = data.run("aiquiz-backup fetch %s /tmp/never.dump" % newest["id"])
     assert fetch.rc != 0 and "is corrupt" in fetch.stderr and not data.file("/tmp/never.dump").exists
-    plan = json.loads(data.check_output("python3 /usr/local/lib/aiquiz-restore/aiquiz_restore.py plan"))
-    assert plan["set"] != label and label in [s["label"] for s in plan["skipped"]]
+    STATE["corrupt_label"] = label
     # The scratch instance of the verification restore is gone.
     assert not data.file("/var/lib/postgresql/aiquiz-backup-verify").exists
 
@@ -220,6 +219,10 @@ def test_verification_restore_of_the_previous_good_set_is_clean():
     # Restored into a scratch instance, checked with pg_amcheck and row counts.
     assert "pg_amcheck clean" in previous["verified"]["detail"]
     assert "quiz.markers=3" in previous["verified"]["detail"]
+    # The restore plan skips the corrupt set and takes this one.
+    plan = json.loads(host(DATA).check_output("python3 /usr/local/lib/aiquiz-restore/aiquiz_restore.py plan"))
+    assert plan["set"] == previous["location"]
+    assert STATE["corrupt_label"] in [s["label"] for s in plan["skipped"]]
 
 
 def _failing_config(data, targets):
