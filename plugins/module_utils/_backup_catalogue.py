@@ -31,7 +31,7 @@ CATALOGUE_VERSION = 1
 STATUSES = ('running', 'good', 'failed', 'corrupt')
 KINDS = ('postgresql-pgbackrest', 'postgresql-dump', 'redis', 'rabbitmq', 'files')
 ENTRY_KEYS = ('id', 'kind', 'subject', 'target', 'location', 'size', 'sha256', 'started', 'ended', 'source_position',
-              'status', 'detail', 'verified')
+              'status', 'detail', 'verified', 'tables')
 FILE_MODE = 0o640
 DIR_MODE = 0o750
 ID_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._:+-]{0,199}$')
@@ -147,6 +147,9 @@ def normalise_entry(entry):
     size = entry.get('size')
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
         errors.append('size must be a whole number of bytes >= 0, got %r' % (size,))
+    tables = entry.get('tables')
+    if tables is not None and (not isinstance(tables, list) or not all(isinstance(t, str) and t for t in tables)):
+        errors.append('tables must be a list of table names (database.table), got %r' % (tables,))
     if status == 'good' and not entry.get('ended'):
         errors.append('a good backup needs its ended time')
     if errors:

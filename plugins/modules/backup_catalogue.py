@@ -68,7 +68,9 @@ options:
         name of the backup target), C(location) (file path or C(s3://bucket/key) or pgBackRest label), C(size)
         (bytes), C(sha256) (64 lowercase hex digits), C(started), C(ended) (ISO 8601 UTC; required when good),
         C(source_position) (for example the WAL LSN), C(status) (V(running), V(good), V(failed), V(corrupt);
-        default V(good)), C(detail) (why it failed), C(verified).'
+        default V(good)), C(detail) (why it failed), C(verified), C(tables) (for pgBackRest sets, the verification
+        tables, as C(database.table), that existed when the set was taken; a test restore missing one of them fails,
+        one missing that is not listed was not there yet).'
     type: dict
   kind:
     description: Only entries of this kind (for V(list), V(latest), V(verify)).

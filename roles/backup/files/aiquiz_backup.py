@@ -437,26 +437,90 @@ def epoch_iso(value):
     return iso(datetime.datetime.fromtimestamp(int(value), datetime.timezone.utc))
 
 
+def split_table(spec):
+    """'db.table' or 'db.schema.table' -> (db, relation); a bare name is in database postgres."""
+    return tuple(spec.split('.', 1)) if '.' in spec else ('postgres', spec)
+
+
+def table_exists(cfg, spec, port=None, host=None):
+    database, table = split_table(spec)
+    try:
+        return psql(cfg, "SELECT to_regclass('%s') IS NOT NULL" % table.replace("'", "''"), database=database,
+                    port=port, host=host) == 't'
+    except BackupError:
+        # The database itself does not exist (yet).
+        return False
+
+
+def present_tables(cfg):
+    """The verification tables that exist in the live cluster now."""
+    return [spec for spec in cfg['verify'].get('tables') or [] if table_exists(cfg, spec)]
+
+
+def check_tables(expected, recorded, exists, count):
+    """Row counts of the verification tables in a restored set.
+
+    A table missing from the restore fails it, unless the catalogue recorded
+    that the table was not there when the set was taken (recorded is the list
+    of tables present then; None when nothing was recorded).
+    """
+    notes = []
+    for spec in expected:
+        if exists(spec):
+            notes.append('%s=%s' % (spec, count(spec)))
+        elif recorded is not None and spec not in recorded:
+            notes.append('%s absent (not there when the set was taken)' % spec)
+        else:
+            raise BackupError('table %s is missing from the restored set%s' % (
+                spec, '' if recorded is None else ', though it was there when the set was taken'))
+    return notes
+
+
+def backup_type(entries, requested):
+    """The type to take: a diff or incr on a chain holding a corrupt set would build on damaged files,
+    so it becomes a full."""
+    if requested == 'full':
+        return requested, None
+    labels = [e['location'] for e in entries if e.get('location') and e['status'] in ('good', 'corrupt')]
+    fulls = sorted(label for label in labels if '_' not in label)
+    if not fulls:
+        return requested, None
+    chain = fulls[-1]
+    damaged = sorted(e['location'] for e in entries if e['status'] == 'corrupt' and e.get('location')
+                     and e['location'].split('_', 1)[0] == chain)
+    if damaged:
+        return 'full', 'a full instead of %s: set %s of the current chain is corrupt' % (requested, damaged[0])
+    return requested, None
+
+
 def cmd_pgbackrest(cfg, args):
     results = []
     for target in cfg['targets']:
         repo = target['repo']
         started = now()
+        kind, why = backup_type(list(cat.select(cat.load(cfg['catalogue'])[0], kind='postgresql-pgbackrest',
+                                                target=target['name'])), args.type)
+        if why:
+            log('%s: %s' % (target['name'], why))
         try:
-            run(pgbackrest_cmd(cfg, repo, '--type=%s' % args.type, 'backup'), user='postgres')
+            # Tables present both before and after the backup are in the set: verification then knows a
+            # table missing from an older set is history, not damage.
+            before = present_tables(cfg)
+            run(pgbackrest_cmd(cfg, repo, '--type=%s' % kind, 'backup'), user='postgres')
+            tables = [spec for spec in present_tables(cfg) if spec in before]
             info = pgbackrest_info(cfg, repo)
             last = info['backup'][-1]
             entry = dict(id='pgbackrest-%s-%s' % (target['name'], last['label']), kind='postgresql-pgbackrest',
                          subject=cfg['stanza'], target=target['name'], location=last['label'],
                          size=int(last['info']['repository'].get('delta') or last['info']['repository']['size']),
                          started=epoch_iso(last['timestamp']['start']), ended=epoch_iso(last['timestamp']['stop']),
-                         source_position=last['lsn']['stop'], status='good')
+                         source_position=last['lsn']['stop'], status='good', tables=tables)
         except (BackupError, KeyError, IndexError, ValueError) as exc:
-            entry = dict(id='pgbackrest-%s-%s-%s' % (target['name'], stamp(started), args.type),
+            entry = dict(id='pgbackrest-%s-%s-%s' % (target['name'], stamp(started), kind),
                          kind='postgresql-pgbackrest', subject=cfg['stanza'], target=target['name'],
                          started=iso(started), ended=iso(now()), status='failed', detail=str(exc))
         record(cfg, entry)
-        results.append({'id': entry['id'], 'status': entry['status'], 'detail': entry.get('detail')})
+        results.append({'id': entry['id'], 'status': entry['status'], 'detail': entry.get('detail') or why})
     sync_pgbackrest(cfg)
     return results
 
@@ -511,8 +575,9 @@ def verify_remote(cfg, entries):
     return results
 
 
-def scratch_restore(cfg, target, label):
+def scratch_restore(cfg, target, entry):
     """Restore a pgBackRest backup into a scratch instance and run integrity queries. Returns detail text."""
+    label = entry['location']
     vcfg = cfg['verify']
     scratch = vcfg['dir']
     sock = vcfg['socket_dir']
@@ -562,11 +627,11 @@ def scratch_restore(cfg, target, label):
                                host=sock).splitlines() if d]
         run([bindir + '/pg_amcheck', '-h', sock, '-p', str(port), '--all', '--install-missing', '--heapallindexed'],
             user='postgres')
-        counts = []
-        for spec in vcfg.get('tables') or []:
-            database, table = spec.split('.', 1) if '.' in spec else ('postgres', spec)
-            rows = psql(cfg, 'SELECT count(*) FROM %s' % table, database=database, port=port, host=sock)
-            counts.append('%s.%s=%s' % (database, table, rows))
+        counts = check_tables(
+            vcfg.get('tables') or [], entry.get('tables'),
+            lambda spec: table_exists(cfg, spec, port=port, host=sock),
+            lambda spec: psql(cfg, 'SELECT count(*) FROM %s' % split_table(spec)[1], database=split_table(spec)[0],
+                              port=port, host=sock))
         return 'restored into a scratch instance on port %d; pg_amcheck clean on %d databases (%s)%s' % (
             port, len(dbs), ', '.join(dbs), '; rows: ' + ', '.join(counts) if counts else '')
     finally:
@@ -647,7 +712,7 @@ def cmd_verify(cfg, args):
             continue
         mark = True
         try:
-            result, detail = 'ok', scratch_restore(cfg, target, newest['location'])
+            result, detail = 'ok', scratch_restore(cfg, target, newest)
         except ScratchSetupError as exc:
             # The scratch instance could not be prepared: the run fails, the backup is not condemned.
             result, detail, mark = 'failed', 'test restore could not run: %s' % exc, False

@@ -168,6 +168,39 @@ def test_pgbackrest_verify_report_is_parsed(backup):
     assert module.pgbackrest_verify(cfg, 1)['*']['status'] == 'error'
 
 
+
+def test_a_table_missing_from_a_restored_set_fails_unless_the_set_predates_it(backup):
+    module = backup[0]
+    exists = {'quiz.markers': False, 'quiz.keep_me': True}.get
+    count = {'quiz.keep_me': '500'}.get
+    # Recorded absent when the set was taken: history, not damage.
+    notes = module.check_tables(['quiz.keep_me', 'quiz.markers'], ['quiz.keep_me'], exists, count)
+    assert notes == ['quiz.keep_me=500', 'quiz.markers absent (not there when the set was taken)']
+    # Recorded present: the restore lost it.
+    with pytest.raises(module.BackupError, match='quiz.markers is missing from the restored set, though it was there'):
+        module.check_tables(['quiz.markers'], ['quiz.markers'], exists, count)
+    # Nothing recorded: a missing table fails.
+    with pytest.raises(module.BackupError, match='quiz.markers is missing from the restored set$'):
+        module.check_tables(['quiz.markers'], None, exists, count)
+
+
+def test_a_corrupt_set_in_the_chain_turns_the_next_diff_or_incr_into_a_full(backup):
+    module = backup[0]
+
+    def sets(*pairs):
+        return [{'location': label, 'status': status} for label, status in pairs]
+    clean = sets(('20261127-010000F', 'good'), ('20261127-010000F_20261127-020000I', 'good'))
+    assert module.backup_type(clean, 'incr') == ('incr', None)
+    assert module.backup_type([], 'diff') == ('diff', None)
+    damaged = sets(('20261127-010000F', 'good'), ('20261127-010000F_20261127-020000I', 'corrupt'))
+    kind, why = module.backup_type(damaged, 'incr')
+    assert kind == 'full' and '20261127-010000F_20261127-020000I' in why
+    # A damaged older chain does not matter once a newer full exists; failed entries have no set.
+    later = sets(('20261126-010000F', 'corrupt'), ('20261127-010000F', 'good')) + [{'status': 'failed'}]
+    assert module.backup_type(later, 'diff') == ('diff', None)
+    assert module.backup_type(damaged, 'full') == ('full', None)
+
+
 @pytest.fixture
 def restore(tmp_path):
     return load('aiquiz_restore_under_test', os.path.join(ROOT, 'roles/restore/files/aiquiz_restore.py'))

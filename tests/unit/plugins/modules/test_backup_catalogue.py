@@ -224,3 +224,13 @@ def test_concurrent_updates_lose_nothing(cat_path):
     for thread in threads:
         thread.join()
     assert len(json.load(open(cat_path))['backups']) == 40
+
+
+def test_tables_of_a_pgbackrest_set_are_kept_and_checked(capsys, cat_path):
+    item = entry('pgbackrest-local-20261127-030000F', '2026-11-27T03:00:00Z', kind='postgresql-pgbackrest',
+                 location='20261127-030000F', tables=['quiz.keep_me'])
+    code, result = add(capsys, cat_path, item)
+    assert code == 0 and result['entry']['tables'] == ['quiz.keep_me']
+    code, result = add(capsys, cat_path, dict(item, id='bad-tables', tables='quiz.keep_me'))
+    assert code == 1 and "tables must be a list of table names" in result['msg']
+    assert [e['id'] for e in json.load(open(cat_path))['backups']] == ['pgbackrest-local-20261127-030000F']
