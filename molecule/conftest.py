@@ -10,7 +10,8 @@ import subprocess
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-def ansible_playbook(playbook, extra_vars=None, limit=None, check=False, tags=None, inventory=None, timeout=600):
+def ansible_playbook(playbook, extra_vars=None, limit=None, check=False, tags=None, inventory=None, timeout=600,
+                     verbosity=0):
     """(rc, stdout + stderr) of ansible-playbook on the scenario's inventory.
 
     inventory defaults to the whole inventory directory Molecule wrote, so
@@ -26,6 +27,8 @@ def ansible_playbook(playbook, extra_vars=None, limit=None, check=False, tags=No
         cmd.append("--check")
     if tags:
         cmd += ["--tags", tags]
+    if verbosity:
+        cmd.append("-" + "v" * verbosity)
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     return proc.returncode, proc.stdout + proc.stderr

@@ -211,17 +211,22 @@ def latest_good(catalogue, kind=None, target=None, before=None):
     return best
 
 
-def sha256_file(path, chunk=1 << 20):
+def sha256_stream(stream, chunk=1 << 20):
+    """(sha256 hex, size) of what a binary stream yields."""
     digest = hashlib.sha256()
     size = 0
-    with open(path, 'rb') as handle:
-        while True:
-            block = handle.read(chunk)
-            if not block:
-                break
-            digest.update(block)
-            size += len(block)
+    while True:
+        block = stream.read(chunk)
+        if not block:
+            break
+        digest.update(block)
+        size += len(block)
     return digest.hexdigest(), size
+
+
+def sha256_file(path, chunk=1 << 20):
+    with open(path, 'rb') as handle:
+        return sha256_stream(handle, chunk)
 
 
 def record_verification(entry, result, detail, at=None, mark_corrupt=True):

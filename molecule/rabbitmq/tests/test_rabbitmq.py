@@ -122,3 +122,26 @@ def test_changed_definitions_converge_and_bad_input_stops_early():
                                limit="rabbitmq-debian12")
     assert rc != 0 and 'rabbitmq_users[0] (app): vhost "nowhere" is not in rabbitmq_vhosts' in out, out
     assert "Install rabbitmq-server" not in out
+
+
+@pytest.mark.parametrize("name", HOSTS)
+def test_definitions_restore_brings_back_a_deleted_vhost_and_user(name):
+    host = get(name)
+    rc, out = ansible_playbook(ROOT / "playbooks" / "backup.yml", {"backup_hosts": name, "backup_steps": ["rabbitmq"]})
+    assert rc == 0, out
+    entry = json.loads(host.check_output("cat /var/lib/aiquiz/backup/catalogue.json"))["backups"][-1]
+    assert (entry["kind"], entry["status"]) == ("rabbitmq", "good")
+    assert host.check_output("head -c 8 %s" % entry["location"]) == "Salted__"
+    # The password hashes in the definitions never sit readable by others.
+    assert host.file(entry["location"]).mode == 0o600
+    host.check_output("rabbitmqctl -q delete_user watcher && rabbitmqctl -q delete_vhost orders")
+    assert roundtrip(host, "app", "molecule-amqp-password") != "roundtrip"
+    rc, out = ansible_playbook(ROOT / "playbooks" / "restore.yml", {"restore_host": name, "restore_kind": "rabbitmq"})
+    assert rc == 0, out
+    assert roundtrip(host, "app", "molecule-amqp-password") == "roundtrip"
+    users = {u["user"]: u["tags"] for u in json.loads(host.check_output("rabbitmqctl list_users --formatter json"))}
+    assert users["watcher"] == ["monitoring"]
+    assert roundtrip(host, "watcher", "molecule-watcher-password") == "channel-refused 403"
+    # What the restore replaced was exported first, private.
+    aside = host.check_output("ls /var/lib/aiquiz/backup/staging/before-restore/rabbitmq-definitions-*.json | tail -1")
+    assert host.file(aside).mode == 0o600 and "orders" not in host.file(aside).content_string

@@ -16,6 +16,8 @@ exits 1 when anything failed, naming it on stderr.
   aiquiz-backup retention                  (gfs policy of the configuration, then pgBackRest's expire)
   aiquiz-backup delete ID...
   aiquiz-backup fetch ID OUTPUT            (decrypted and decompressed; - for stdout)
+  aiquiz-backup restore [--id ID | --kind redis|rabbitmq|files [--subject S]] [--target T] [--plan]
+                                           (what it replaces is kept aside; a failure puts it back)
 """
 
 import argparse
@@ -383,11 +385,13 @@ def cmd_redis(cfg, args):
 
 
 def cmd_rabbitmq(cfg, args):
-    with tempfile.TemporaryDirectory(prefix='aiquiz-backup-') as tmp:
+    tmp = rabbitmq_dir()
+    try:
         path = os.path.join(tmp, 'definitions.json')
-        os.chmod(tmp, 0o755)
         run(['rabbitmqctl', '-q', 'export_definitions', path])
         return file_backup(cfg, 'rabbitmq', 'definitions', 'json', ['cat', path])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def cmd_files(cfg, args):
@@ -544,18 +548,6 @@ def sync_pgbackrest(cfg):
 # Verification
 # --------------------------------------------------------------------------
 
-def hash_stream(stream):
-    digest = hashlib.sha256()
-    size = 0
-    while True:
-        block = stream.read(CHUNK)
-        if not block:
-            break
-        digest.update(block)
-        size += len(block)
-    return digest.hexdigest(), size
-
-
 def verify_remote(cfg, entries):
     results = []
     for entry in entries:
@@ -563,7 +555,7 @@ def verify_remote(cfg, entries):
             continue
         try:
             stream = open_location(target_by_name(cfg, entry['target']), entry['location'])
-            digest, size = hash_stream(stream)
+            digest, size = cat.sha256_stream(stream)
             if digest != entry['sha256'] or size != entry.get('size', size):
                 result = 'failed'
                 detail = 'sha256 of %s is %s, the catalogue has %s' % (entry['location'], digest, entry['sha256'])
@@ -754,6 +746,11 @@ def cmd_retention(cfg, args):
             log('cannot delete %s: %s' % (entry['location'], exc))
             continue
         removed.append(entry['id'])
+    return forget(cfg, removed)
+
+
+def forget(cfg, removed):
+    """Drop the entries of deleted copies from the catalogue."""
     ids = set(removed)
 
     def change(data):
@@ -776,22 +773,20 @@ def cmd_delete(cfg, args):
         if entry.get('location'):
             delete_location(target_by_name(cfg, entry['target']), entry['location'])
         removed.append(ident)
-    ids = set(removed)
+    return forget(cfg, removed)
 
-    def change(data):
-        data['backups'] = [e for e in data['backups'] if e['id'] not in ids]
-    cat.update(cfg['catalogue'], change)
-    sync_pgbackrest(cfg)
-    return [{'id': ident, 'status': 'deleted'} for ident in removed]
+
+def good_entry(data, ident):
+    entry = cat.find(data, ident)
+    if entry is None:
+        raise BackupError('no backup %s in the catalogue' % ident)
+    if entry['status'] != 'good':
+        raise BackupError('backup %s is %s (%s); choose a good one' % (ident, entry['status'], entry.get('detail')))
+    return entry
 
 
 def cmd_fetch(cfg, args):
-    data = cat.load(cfg['catalogue'])[0]
-    entry = cat.find(data, args.id)
-    if entry is None:
-        raise BackupError('no backup %s in the catalogue' % args.id)
-    if entry['status'] != 'good':
-        raise BackupError('backup %s is %s (%s); choose a good one' % (args.id, entry['status'], entry.get('detail')))
+    entry = good_entry(cat.load(cfg['catalogue'])[0], args.id)
     target = target_by_name(cfg, entry['target'])
     os.makedirs(cfg['staging'], 0o700, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix='aiquiz-fetch-', dir=cfg['staging']) as tmp:
@@ -813,6 +808,215 @@ def cmd_fetch(cfg, args):
     return [{'id': args.id, 'status': 'fetched', 'output': args.output}]
 
 
+# --------------------------------------------------------------------------
+# Restoring service data (Redis, RabbitMQ definitions, files and volumes)
+# --------------------------------------------------------------------------
+
+def choose(cfg, args):
+    """The catalogue entry to restore: --id, else the newest good one of --kind (and --subject, --target)."""
+    data = cat.load(cfg['catalogue'])[0]
+    if args.id:
+        return good_entry(data, args.id)
+    if not args.kind:
+        raise BackupError('name the backup (--id) or its kind (--kind)')
+    if args.kind not in RESTORABLE:
+        raise BackupError('restore takes one of %s, got %s' % (', '.join(RESTORABLE), args.kind))
+    names = [args.target] if args.target else [t['name'] for t in cfg['targets']]
+    before = parse_time(args.before) if args.before else None
+    for name in names:
+        candidates = [e for e in cat.select(data, kind=args.kind, target=name, status=['good'])
+                      if args.subject in (None, e.get('subject'))
+                      and (before is None or parse_time(e['ended']) <= before)]
+        if candidates:
+            return max(candidates, key=lambda e: parse_time(e['ended']))
+    raise BackupError('no good %s backup%s%s on %s' % (
+        args.kind, ' of %s' % args.subject if args.subject else '',
+        ' ended before %s' % args.before if args.before else '', ', '.join(names)))
+
+
+def parse_time(text):
+    try:
+        value = datetime.datetime.fromisoformat(text.strip().replace(' ', 'T').replace('Z', '+00:00'))
+    except ValueError:
+        raise BackupError('%r is not an ISO 8601 time such as 2026-11-27T10:15:00Z' % text)
+    return value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
+
+
+def redis_cli(cfg, *words, check=True):
+    rcfg = cfg['redis']
+    env = dict(os.environ)
+    if rcfg.get('password'):
+        env['REDISCLI_AUTH'] = rcfg['password']
+    return run(['redis-cli', '-p', str(rcfg.get('port', 6379)), '--no-auth-warning'] + list(words), env=env,
+               check=check)
+
+
+def redis_layout(cfg):
+    """dir, dbfilename, appendonly, appenddirname and appendfilename of the running server."""
+    layout = {'dir': '/var/lib/redis', 'dbfilename': 'dump.rdb', 'appendonly': 'no',
+              'appenddirname': 'appendonlydir', 'appendfilename': 'appendonly.aof'}
+    for key in list(layout):
+        out = redis_cli(cfg, 'CONFIG', 'GET', key).stdout.split('\n')
+        if len(out) >= 2 and out[0].strip() == key:
+            layout[key] = out[1].strip()
+    return layout
+
+
+def wait_redis(cfg, timeout):
+    deadline = time.time() + timeout
+    while True:
+        probe = redis_cli(cfg, 'INFO', 'persistence', check=False)
+        fields = dict(line.split(':', 1) for line in probe.stdout.replace('\r', '').splitlines() if ':' in line)
+        if probe.returncode == 0 and fields.get('loading') == '0':
+            return
+        if time.time() > deadline:
+            raise BackupError('redis did not come back in %d s: %s' % (timeout, (probe.stderr or probe.stdout)[-300:]))
+        time.sleep(0.2)
+
+
+def restore_redis(cfg, entry, plain, moment):
+    layout = redis_layout(cfg)
+    service = cfg['redis'].get('service') or 'redis-server'
+    base = layout['dir']
+    aof = os.path.join(base, layout['appenddirname'])
+
+    def place():
+        if layout['appendonly'] == 'yes':
+            # Multi-part AOF: the snapshot becomes the base file of a fresh manifest, so the server
+            # loads it although AOF is on (it never falls back to dump.rdb by itself).
+            os.mkdir(aof, 0o750)
+            shutil.chown(aof, 'redis', 'redis')
+            basefile = '%s.1.base.rdb' % layout['appendfilename']
+            manifest = os.path.join(aof, '%s.manifest' % layout['appendfilename'])
+            shutil.copyfile(plain, os.path.join(aof, basefile))
+            with open(manifest, 'w') as handle:
+                handle.write('file %s seq 1 type b\n' % basefile)
+            placed = [os.path.join(aof, basefile), manifest]
+        else:
+            placed = [os.path.join(base, layout['dbfilename'])]
+            shutil.copyfile(plain, placed[0])
+        for path in placed:
+            shutil.chown(path, 'redis', 'redis')
+            os.chmod(path, 0o640)
+        run(['systemctl', 'start', service])
+        wait_redis(cfg, 300)
+
+    run(['systemctl', 'stop', service])
+    try:
+        copies = put_aside([os.path.join(base, layout['dbfilename']), aof], '.before-restore-%s' % stamp(moment),
+                           place)
+    except (BackupError, OSError) as exc:
+        run(['systemctl', 'restart', service], check=False)
+        raise BackupError('redis restore of %s failed, the previous data is back in place: %s' % (entry['id'], exc))
+    return {'keys': int(redis_cli(cfg, 'DBSIZE').stdout.strip() or 0), 'safety_copies': copies,
+            'aof': layout['appendonly'] == 'yes'}
+
+
+def rabbitmq_dir():
+    """A private directory the rabbitmq user (rabbitmqctl runs as it) can read and write."""
+    tmp = tempfile.mkdtemp(prefix='aiquiz-rabbitmq-')
+    shutil.chown(tmp, 'rabbitmq', 'rabbitmq')
+    return tmp
+
+
+def restore_rabbitmq(cfg, entry, plain, moment):
+    aside_dir = os.path.join(cfg['staging'], 'before-restore')
+    os.makedirs(aside_dir, 0o700, exist_ok=True)
+    aside = os.path.join(aside_dir, 'rabbitmq-definitions-%s.json' % stamp(moment))
+    tmp = rabbitmq_dir()
+    try:
+        wanted, current = os.path.join(tmp, 'definitions.json'), os.path.join(tmp, 'current.json')
+        shutil.copyfile(plain, wanted)
+        shutil.chown(wanted, 'rabbitmq', 'rabbitmq')
+        run(['rabbitmqctl', '-q', 'export_definitions', current])
+        shutil.copyfile(current, aside)
+        try:
+            run(['rabbitmqctl', '-q', 'import_definitions', wanted])
+        except BackupError as exc:
+            run(['rabbitmqctl', '-q', 'import_definitions', current], check=False)
+            raise BackupError('rabbitmq definitions restore of %s failed, the previous definitions were imported '
+                              'again: %s' % (entry['id'], exc))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    with open(plain) as handle:
+        defs = json.load(handle)
+    return {'safety_copies': [aside], 'vhosts': len(defs.get('vhosts', [])), 'users': len(defs.get('users', [])),
+            'queues': len(defs.get('queues', []))}
+
+
+def tar_roots(plain):
+    """Top-level paths of a files backup (the paths of its set, archived relative to /)."""
+    roots = []
+    for name in run(['tar', '-tf', plain]).stdout.splitlines():
+        parts = [part for part in name.split('/') if part not in ('', '.')]
+        if '..' in parts:
+            raise BackupError('the archive names a path outside its set: %s' % name)
+        path = '/' + '/'.join(parts)
+        if parts and not any(path == root or path.startswith(root + '/') for root in roots):
+            roots.append(path)
+    return roots
+
+
+def put_aside(paths, suffix, replace):
+    """Move what exists of paths to <path><suffix>, run replace(); on failure remove what replace() left
+    and move everything back. Returns the safety copies."""
+    existed = [path for path in paths if os.path.lexists(path)]
+    moved = []
+    try:
+        for path in existed:
+            os.rename(path, path + suffix)
+            moved.append(path)
+        replace()
+    except (BackupError, OSError):
+        for path in paths:
+            if path in moved or path not in existed:
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.unlink(path)
+        for path in moved:
+            os.rename(path + suffix, path)
+        raise
+    return [path + suffix for path in moved]
+
+
+def restore_files(cfg, entry, plain, moment):
+    roots = tar_roots(plain)
+    try:
+        copies = put_aside(roots, '.before-restore-%s' % stamp(moment),
+                           lambda: run(['tar', '-C', '/', '--numeric-owner', '-xpf', plain]))
+    except (BackupError, OSError) as exc:
+        raise BackupError('files restore of %s failed, the previous files are back in place: %s' % (entry['id'], exc))
+    return {'paths': roots, 'safety_copies': copies}
+
+
+RESTORABLE = {'redis': restore_redis, 'rabbitmq': restore_rabbitmq, 'files': restore_files}
+
+
+def cmd_restore(cfg, args):
+    entry = choose(cfg, args)
+    if args.kind and entry['kind'] != args.kind:
+        raise BackupError('backup %s is %s, not %s' % (entry['id'], entry['kind'], args.kind))
+    if entry['kind'] not in RESTORABLE:
+        raise BackupError('backup %s is %s: restore it with playbooks/restore.yml (pgBackRest) or pg_restore'
+                          % (entry['id'], entry['kind']))
+    result = {'id': entry['id'], 'kind': entry['kind'], 'subject': entry.get('subject'), 'target': entry['target'],
+              'ended': entry['ended']}
+    if args.plan:
+        return [dict(result, status='planned')]
+    moment = now()
+    os.makedirs(cfg['staging'], 0o700, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix='aiquiz-restore-', dir=cfg['staging']) as tmp:
+        plain = os.path.join(tmp, 'plain')
+        # The fetch checks the sha256 and decrypts before anything live is touched.
+        cmd_fetch(cfg, argparse.Namespace(id=entry['id'], output=plain))
+        started = time.time()
+        result.update(RESTORABLE[entry['kind']](cfg, entry, plain, moment))
+    result.update(status='restored', seconds=round(time.time() - started, 1))
+    return [result]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog='aiquiz-backup', description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -828,6 +1032,13 @@ def main(argv=None):
     fet = sub.add_parser('fetch')
     fet.add_argument('id')
     fet.add_argument('output')
+    res = sub.add_parser('restore')
+    res.add_argument('--id')
+    res.add_argument('--kind', choices=sorted(RESTORABLE))
+    res.add_argument('--subject')
+    res.add_argument('--target')
+    res.add_argument('--before', help='the newest backup that ended at or before this time (ISO 8601)')
+    res.add_argument('--plan', action='store_true', help='say what would be restored, touch nothing')
     args = parser.parse_args(argv)
     cfg = load_config()
     os.umask(0o077)

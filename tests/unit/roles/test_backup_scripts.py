@@ -168,6 +168,70 @@ def test_pgbackrest_verify_report_is_parsed(backup):
     assert module.pgbackrest_verify(cfg, 1)['*']['status'] == 'error'
 
 
+def restore_args(**kw):
+    args = dict(id=None, kind='files', subject=None, target=None, before=None, plan=False)
+    args.update(kw)
+    return Args(**args)
+
+
+def test_files_restore_puts_the_set_back_and_keeps_what_it_replaced(backup):
+    module, cfg, tmp = backup
+    module.cmd_files(cfg, Args())
+    (tmp / 'data' / 'file.txt').write_text('overwritten\n')
+    (tmp / 'data' / 'stray').write_text('new since the backup\n')
+    planned = module.cmd_restore(cfg, restore_args(plan=True))
+    assert planned[0]['status'] == 'planned' and planned[0]['target'] == 'one'
+    assert (tmp / 'data' / 'stray').exists()
+    result = module.cmd_restore(cfg, restore_args(subject='data', target='two'))[0]
+    assert result['status'] == 'restored' and result['paths'] == [str(tmp / 'data')] and result['target'] == 'two'
+    assert (tmp / 'data' / 'file.txt').read_text() == 'precious\n' * 1000
+    assert not (tmp / 'data' / 'stray').exists()
+    aside = result['safety_copies'][0]
+    assert aside.startswith(str(tmp / 'data') + '.before-restore-')
+    assert open(os.path.join(aside, 'stray')).read() == 'new since the backup\n'
+
+
+def test_a_failed_files_restore_puts_the_replaced_files_back(backup, monkeypatch):
+    module, cfg, tmp = backup
+    module.cmd_files(cfg, Args())
+    (tmp / 'data' / 'file.txt').write_text('current\n')
+    real_run = module.run
+
+    def run(cmd, **kw):
+        if cmd[:2] == ['tar', '-C']:
+            os.makedirs(str(tmp / 'data'))
+            (tmp / 'data' / 'half').write_text('half extracted')
+            raise module.BackupError('tar failed (exit 2): disk full')
+        return real_run(cmd, **kw)
+    monkeypatch.setattr(module, 'run', run)
+    with pytest.raises(module.BackupError, match='the previous files are back in place: tar failed'):
+        module.cmd_restore(cfg, restore_args())
+    assert sorted(os.listdir(str(tmp / 'data'))) == ['file.txt']
+    assert (tmp / 'data' / 'file.txt').read_text() == 'current\n'
+    assert [n for n in os.listdir(str(tmp)) if '.before-restore-' in n] == []
+
+
+def test_restore_chooses_the_newest_good_backup_before_the_time(backup):
+    module, cfg, tmp = backup
+    cat = module.cat
+
+    def seed(data):
+        for ident, ended, status in (('f1', '2026-11-25T03:00:00Z', 'good'), ('f2', '2026-11-26T03:00:00Z', 'good'),
+                                     ('f3', '2026-11-27T03:00:00Z', 'corrupt'), ('r1', '2026-11-27T04:00:00Z', 'good')):
+            cat.add(data, dict(id=ident, kind='redis' if ident == 'r1' else 'files', subject='data', target='one',
+                               location='/nowhere/%s' % ident, started=ended, ended=ended, status=status))
+    cat.update(cfg['catalogue'], seed)
+    assert module.choose(cfg, restore_args())['id'] == 'f2'  # f3 is corrupt
+    assert module.choose(cfg, restore_args(before='2026-11-25T12:00:00+00:00'))['id'] == 'f1'
+    with pytest.raises(module.BackupError, match='no good files backup of data ended before 2026-11-24T00:00:00Z on one'):
+        module.choose(cfg, restore_args(subject='data', target='one', before='2026-11-24T00:00:00Z'))
+    with pytest.raises(module.BackupError, match='not an ISO 8601 time'):
+        module.choose(cfg, restore_args(before='yesterday'))
+    with pytest.raises(module.BackupError, match='backup f3 is corrupt'):
+        module.choose(cfg, restore_args(id='f3'))
+    with pytest.raises(module.BackupError, match='backup r1 is redis, not files'):
+        module.cmd_restore(cfg, restore_args(id='r1'))
+
 
 def test_a_table_missing_from_a_restored_set_fails_unless_the_set_predates_it(backup):
     module = backup[0]
