@@ -220,6 +220,29 @@ def test_a_key_not_matching_its_certificate_is_refused_before_the_switch():
         host.check_output("openssl pkey -pubout -in %s/internal/privkey.pem", TLS)
 
 
+def test_a_second_rotation_while_one_runs_stops_and_a_stale_lock_is_taken_over():
+    host = get(EDGE)
+    lock = "%s/internal/rotation.lock" % TLS
+    before_serial, before_sets = file_serial("internal"), sets("internal")
+    # A run at work: its lock, fresh.
+    host.check_output("mkdir %s && echo 'run from ops1 since 2026-11-27T10:00:00Z' > %s/owner", lock, lock)
+    try:
+        rc, out = play("playbooks/rotate-certs.yml", {"rotate_certs_names": ["internal"], "rotate_certs_force": True})
+        assert rc != 0
+        assert "another rotation of this certificate holds %s (run from ops1" % lock in flat(out)
+        assert "no new set was made" in flat(out)
+        assert (file_serial("internal"), sets("internal")) == (before_serial, before_sets)
+        assert host.file(lock + "/owner").exists  # the other run's lock is left alone
+        # The same lock, left by a run that crashed an hour ago.
+        host.check_output("touch -d '1 hour ago' %s", lock)
+        rc, out = play("playbooks/rotate-certs.yml", {"rotate_certs_names": ["internal"], "rotate_certs_force": True})
+        assert rc == 0, out
+        assert file_serial("internal") != before_serial
+        assert not host.file(lock).exists
+    finally:
+        host.run("rm -rf %s", lock)
+
+
 def test_acme_server_down_fails_clearly_and_the_old_certificate_stays_served():
     acme = get(ACME)
     before, before_sets = served(cafile=ACME_ROOTS).serial_number, sets("edge")
