@@ -163,6 +163,37 @@ def test_published_port_answers_from_the_host(d13, echo_image):
         d13.run("docker rm -f docker-test-published")
 
 
+VOLUME = "docker-test-data"
+# Reads and writes the volume from a container, as the application would.
+IN_VOLUME = "docker run --rm -v %s:/data %s /usr/bin/python3 -I -S -c %s"
+
+
+def in_volume(host, image, code):
+    return host.check_output(IN_VOLUME, VOLUME, image, code)
+
+
+def test_docker_volume_backup_and_restore_keep_contents_and_owners(d13, echo_image):
+    d13.run("docker volume rm -f %s" % VOLUME)
+    d13.check_output("docker volume create %s" % VOLUME)
+    in_volume(d13, echo_image, "import os; open('/data/answers.txt', 'w').write('v1'); "
+                               "os.chown('/data/answers.txt', 1000, 1000)")
+    rc, out = ansible_playbook(ROOT / "playbooks" / "backup.yml", {"backup_hosts": D13, "backup_steps": ["files"]},
+                               timeout=900)
+    assert rc == 0, out
+    entry = json.loads(d13.check_output("cat /var/lib/aiquiz/backup/catalogue.json"))["backups"][-1]
+    assert (entry["kind"], entry["subject"], entry["status"]) == ("files", "volume-" + VOLUME, "good")
+    assert d13.check_output("head -c 8 %s", entry["location"]) == "Salted__"
+    in_volume(d13, echo_image, "open('/data/answers.txt', 'w').write('v2'); open('/data/stray', 'w').write('x')")
+    rc, out = ansible_playbook(ROOT / "playbooks" / "restore.yml",
+                               {"restore_host": D13, "restore_kind": "files", "restore_subject": "volume-" + VOLUME})
+    assert rc == 0, out
+    seen = in_volume(d13, echo_image, "import os; print(open('/data/answers.txt').read(), "
+                                      "os.stat('/data/answers.txt').st_uid, sorted(os.listdir('/data')))")
+    assert seen.strip() == "v1 1000 ['answers.txt']"
+    aside = d13.check_output("ls -d /var/lib/docker/volumes/%s/_data.before-restore-* | tail -1", VOLUME)
+    assert d13.file(aside + "/stray").exists
+
+
 def test_second_converge_changes_nothing_and_keeps_the_engine(d13):
     before = engine_pid(d13)
     rc, out = ansible_playbook(CONVERGE, limit=D13)

@@ -270,3 +270,20 @@ def test_drift_is_seen_in_check_mode_and_put_back(host):
     assert "install cramfs /bin/true" in host.file("/etc/modprobe.d/aiquiz-hardening.conf").content_string
     rc, out = run_converge(host, None)
     assert rc == 0 and "changed=0" in out, out
+
+
+def test_ssh_banner_follows_the_base_banner_so_the_roles_agree(host):
+    """base writes base_banner to /etc/issue.net too: the same text, or the two roles rewrite it in turn."""
+    banner = {"base_banner": "AI Quiz production.\nAuthorised use only.\n"}
+    try:
+        rc, out = run_converge(host, banner)
+        assert rc == 0, out
+        issue = host.file("/etc/issue.net")
+        assert issue.content_string == "AI Quiz production.\nAuthorised use only.\n"
+        assert (issue.user, issue.mode) == ("root", 0o644)
+        rc, out = run_converge(host, banner)
+        assert rc == 0 and "changed=0" in out, out
+    finally:
+        rc, out = run_converge(host, None)
+    assert rc == 0, out
+    assert host.file("/etc/issue.net").content_string == "Authorised access only. Activity on this system is logged.\n"
