@@ -211,8 +211,8 @@ def latest_good(catalogue, kind=None, target=None, before=None):
     return best
 
 
-def sha256_stream(stream, chunk=1 << 20):
-    """(sha256 hex, size) of what a binary stream yields."""
+def sha256_stream(stream, chunk=1 << 20, sink=None):
+    """(sha256 hex, size) of what a binary stream yields; each block also goes to sink when given."""
     digest = hashlib.sha256()
     size = 0
     while True:
@@ -221,6 +221,8 @@ def sha256_stream(stream, chunk=1 << 20):
             break
         digest.update(block)
         size += len(block)
+        if sink is not None:
+            sink(block)
     return digest.hexdigest(), size
 
 

@@ -23,7 +23,6 @@ exits 1 when anything failed, naming it on stderr.
 import argparse
 import contextlib
 import datetime
-import hashlib
 import json
 import os
 import shlex
@@ -191,8 +190,6 @@ def produce(cfg, producer, dest, producer_user=None, env=None, compress=True):
     partial = dest + '.partial'
     errs = [tempfile.TemporaryFile() for stage in stages]
     procs = []
-    digest = hashlib.sha256()
-    size = 0
     try:
         upstream = None
         for (stage_name, cmd), err in zip(stages, errs):
@@ -203,13 +200,7 @@ def produce(cfg, producer, dest, producer_user=None, env=None, compress=True):
             upstream = proc.stdout
             procs.append(proc)
         with open(partial, 'wb') as out:
-            while True:
-                block = upstream.read(CHUNK)
-                if not block:
-                    break
-                digest.update(block)
-                size += len(block)
-                out.write(block)
+            sha, size = cat.sha256_stream(upstream, CHUNK, out.write)
             out.flush()
             os.fsync(out.fileno())
         codes = [proc.wait() for proc in procs]
@@ -233,7 +224,7 @@ def produce(cfg, producer, dest, producer_user=None, env=None, compress=True):
     finally:
         for handle in errs:
             handle.close()
-    return digest.hexdigest(), size
+    return sha, size
 
 
 def decode_to(cfg, stream, output, compressed=True):
@@ -792,14 +783,8 @@ def cmd_fetch(cfg, args):
     with tempfile.TemporaryDirectory(prefix='aiquiz-fetch-', dir=cfg['staging']) as tmp:
         copy = os.path.join(tmp, 'backup')
         with open_location(target, entry['location']) as stream, open(copy, 'wb') as out:
-            digest = hashlib.sha256()
-            while True:
-                block = stream.read(CHUNK)
-                if not block:
-                    break
-                digest.update(block)
-                out.write(block)
-        if digest.hexdigest() != entry['sha256']:
+            sha = cat.sha256_stream(stream, CHUNK, out.write)[0]
+        if sha != entry['sha256']:
             cat.update(cfg['catalogue'], lambda d: cat.record_verification(
                 cat.find(d, args.id), 'failed', 'sha256 mismatch at fetch'))
             raise BackupError('backup %s does not match its sha256; marked corrupt, nothing written' % args.id)
