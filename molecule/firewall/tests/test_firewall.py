@@ -213,3 +213,73 @@ def test_drift_is_put_back_and_applied():
         assert rc == 0 and "changed=0" in out, out
     finally:
         data.run("systemctl enable --now nftables")
+
+
+# What Docker does for a published port, without Docker: a listener in a
+# network namespace behind a veth pair, and a DNAT in a table of its own.
+# The connection is forwarded, never seen by the input chain.
+PUBLISH = """
+set -e
+ip netns add fwpub
+ip link add fwpub0 type veth peer name fwpub1
+ip link set fwpub1 netns fwpub
+ip addr add 10.99.0.1/30 dev fwpub0
+ip link set fwpub0 up
+ip netns exec fwpub ip addr add 10.99.0.2/30 dev fwpub1
+ip netns exec fwpub ip link set fwpub1 up
+ip netns exec fwpub ip link set lo up
+ip netns exec fwpub ip route add default via 10.99.0.1
+systemd-run --unit fw-pub ip netns exec fwpub python3 -m http.server 8080 --bind 10.99.0.2
+nft -f - <<'NFT'
+table ip fw_published {
+	chain prerouting {
+		type nat hook prerouting priority dstnat;
+		tcp dport { 8055, 9055 } dnat to 10.99.0.2:8080
+	}
+}
+NFT
+"""
+UNPUBLISH = "systemctl stop fw-pub; nft delete table ip fw_published; ip netns del fwpub; ip link del fwpub0"
+
+
+@pytest.fixture()
+def published_port():
+    """firewall-app publishes 8055 (an app upstream port, for the edge only)
+    and 9055 (in no rule) the way Docker does."""
+    app = get("firewall-app")
+    app.run(UNPUBLISH)
+    app.check_output("bash -c %s", PUBLISH)
+    for _attempt in range(50):
+        if app.run("ip netns exec fwpub python3 -c %s 10.99.0.2 8080", CONNECT).stdout.strip() == "open":
+            break
+        app.run("sleep 0.1")
+    yield address("firewall-app")
+    app.run(UNPUBLISH)
+
+
+def test_published_port_answers_allowed_sources_only(published_port):
+    assert connect("firewall-edge", published_port, 8055) == "open"
+    assert connect("firewall-data", published_port, 8055) == "timeout"
+    # A published port that no rule names is closed to everyone.
+    assert connect("firewall-edge", published_port, 9055) == "timeout"
+    chain = get("firewall-app").check_output("nft list chain inet aiquiz_filter published")
+    assert "ct original proto-dst 8000-8099" in chain, chain
+
+
+def test_published_port_stays_closed_across_reloads(published_port):
+    app = get("firewall-app")
+    for cmd in ("systemctl reload nftables", "nft -f /etc/nftables.conf", "systemctl restart nftables"):
+        app.check_output(cmd)
+        assert connect("firewall-data", published_port, 8055) == "timeout", cmd
+        assert connect("firewall-edge", published_port, 8055) == "open", cmd
+        assert app.run("nft list table ip fw_published").rc == 0, cmd
+
+
+def test_published_port_filter_can_be_left_to_another_tool():
+    rc, out = run_role({"firewall_published_ports_filter": False}, limit="firewall-app")
+    try:
+        assert rc == 0, out
+        assert get("firewall-app").run("nft list chain inet aiquiz_filter published").rc != 0
+    finally:
+        rc, out = run_role(limit="firewall-app")
+    assert rc == 0, out
