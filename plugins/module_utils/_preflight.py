@@ -13,8 +13,11 @@
 
 from __future__ import annotations
 
+import grp
+import ipaddress
 import os
 import platform
+import pwd
 import re
 import socket
 import struct
@@ -323,6 +326,129 @@ def python_ok(min_python, version_info=None):
 
 
 # --------------------------------------------------------------------------
+# The controller's own access (lock-out)
+# --------------------------------------------------------------------------
+
+def _read_environ(pid, proc_root):
+    with open(os.path.join(proc_root, str(pid), 'environ'), 'rb') as fh:
+        data = fh.read()
+    env = {}
+    for item in data.split(b'\0'):
+        name, sep, value = item.partition(b'=')
+        if sep:
+            env[name.decode('utf-8', 'replace')] = value.decode('utf-8', 'replace')
+    return env
+
+
+def _read_ppid_uid(pid, proc_root):
+    ppid = uid = None
+    with open(os.path.join(proc_root, str(pid), 'status'), encoding='utf-8', errors='replace') as fh:
+        for line in fh:
+            if line.startswith('PPid:'):
+                ppid = int(line.split()[1])
+            elif line.startswith('Uid:'):
+                uid = int(line.split()[1])
+    return ppid, uid
+
+
+def read_ssh_session(pid=None, proc_root='/proc', getpwuid=pwd.getpwuid, max_depth=32):
+    """The SSH session this process runs in: {client, client_port, server, server_port, user},
+    or None when no ancestor has SSH_CONNECTION (a local or docker exec connection).
+
+    sudo drops SSH_CONNECTION from the environment, so the process tree is
+    walked up to the login shell that sshd started, whose owner is the user
+    the controller logs in as.
+    """
+    pid = os.getpid() if pid is None else pid
+    for _depth in range(max_depth):
+        if pid is None or pid <= 1:
+            return None
+        try:
+            env = _read_environ(pid, proc_root)
+            ppid, uid = _read_ppid_uid(pid, proc_root)
+        except (OSError, ValueError, IndexError):
+            return None
+        fields = env.get('SSH_CONNECTION', '').split()
+        if len(fields) == 4:
+            try:
+                user = getpwuid(uid).pw_name if uid is not None else env.get('USER')
+            except KeyError:
+                user = env.get('USER') or env.get('LOGNAME')
+            return {'client': fields[0], 'client_port': int(fields[1]),
+                    'server': fields[2], 'server_port': int(fields[3]), 'user': user}
+        pid = ppid
+    return None
+
+
+def user_groups(user, getpwnam=pwd.getpwnam, getgrgid=grp.getgrgid, getgrall=grp.getgrall):
+    """Names of the groups the user is in now (primary and supplementary); [] for an unknown user."""
+    try:
+        entry = getpwnam(user)
+    except KeyError:
+        return []
+    names = []
+    try:
+        names.append(getgrgid(entry.pw_gid).gr_name)
+    except KeyError:
+        pass
+    names.extend(group.gr_name for group in getgrall() if user in group.gr_mem)
+    return _unique(names)
+
+
+def evaluate_access(spec, observations):
+    """Checks that the run does not cut the controller's own SSH access:
+    its address inside the admin networks, the SSH port the firewall opens
+    equal to the one in use, the login user allowed by AllowGroups and by
+    PermitRootLogin."""
+    session = observations.get('ssh_session')
+    if not session:
+        return [_check('access', True, 'not connected over SSH: the firewall and sshd settings cannot '
+                       'lock this connection out', '')]
+    checks = []
+    client, user = session['client'], session['user']
+    networks = spec.get('admin_networks')
+    if networks:
+        try:
+            address = ipaddress.ip_address(client.split('%')[0])
+            if address.version == 6 and address.ipv4_mapped:
+                address = address.ipv4_mapped
+            inside = [net for net in networks if address in ipaddress.ip_network(net, strict=False)]
+        except ValueError:
+            inside = []
+        checks.append(_check(
+            'access:admin_networks', bool(inside),
+            'the controller reaches the host from %s, %s firewall_admin_networks (%s)' % (
+                client, 'inside' if inside else 'outside', ', '.join(networks)),
+            'add %s (or the bastion or VPN range it belongs to) to firewall_admin_networks; '
+            'the firewall would drop new SSH connections from it' % client))
+    port = spec.get('ssh_port')
+    if port:
+        checks.append(_check(
+            'access:ssh_port', session['server_port'] == port,
+            'the controller uses SSH port %d, the firewall opens firewall_ssh_port %d' % (session['server_port'], port),
+            'set firewall_ssh_port to %d (the port sshd answers on now), or move sshd and ansible_port to %d '
+            'in one change you can reach' % (session['server_port'], port)))
+    allow = spec.get('allow_groups') or []
+    if allow:
+        groups = _unique(list(observations.get('ssh_user_groups') or [])
+                         + list((spec.get('declared_groups') or {}).get(user) or []))
+        member = [group for group in groups if group in allow]
+        checks.append(_check(
+            'access:allow_groups', bool(member),
+            'the controller logs in as %s, in groups %s; hardening_ssh_allow_groups admits only %s' % (
+                user, ', '.join(groups) or 'none', ', '.join(allow)),
+            'add %s to one of %s (base_users[].groups), or log in as a user who is' % (user, ', '.join(allow))))
+    permit_root = spec.get('permit_root_login')
+    if user == 'root' and permit_root:
+        checks.append(_check(
+            'access:root_login', permit_root not in ('no',),
+            'the controller logs in as root and hardening_ssh_permit_root_login is "%s"' % permit_root,
+            'log in as an admin user with sudo (ansible_user, base_users), or set hardening_ssh_permit_root_login '
+            'to prohibit-password'))
+    return checks
+
+
+# --------------------------------------------------------------------------
 # Gathering everything in one go
 # --------------------------------------------------------------------------
 
@@ -348,6 +474,10 @@ def gather(params, host_time, proc_root='/proc', statvfs=os.statvfs, getaddrinfo
     observations['dns'] = dns
     observations['dns_errors'] = dns_errors
     observations['listeners'], observations['listener_errors'] = collect_listeners(proc_root)
+    if params.get('access'):
+        session = read_ssh_session(proc_root=proc_root)
+        observations['ssh_session'] = session
+        observations['ssh_user_groups'] = user_groups(session['user']) if session and session['user'] else []
     return observations
 
 
@@ -363,6 +493,7 @@ def public_observations(observations):
         'dns': observations.get('dns', {}),
         'listeners': [dict((key, item.get(key)) for key in ('proto', 'port', 'address', 'pid', 'process'))
                       for item in observations.get('listeners', [])],
+        'ssh_session': observations.get('ssh_session'),
     }
 
 
@@ -512,6 +643,8 @@ def evaluate(params, observations):
         checks.append(evaluate_dns(name, observations))
     for spec in params.get('ports') or []:
         checks.append(evaluate_port(spec, observations))
+    if params.get('access'):
+        checks.extend(evaluate_access(params['access'], observations))
     return checks
 
 
@@ -543,6 +676,14 @@ def validate_params(params):
         port = spec.get('port')
         if port is None or not 1 <= port <= 65535:
             errors.append('ports[%d]: port must be between 1 and 65535, got %s' % (index, port))
+    access = params.get('access') or {}
+    for index, net in enumerate(access.get('admin_networks') or []):
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            errors.append('access.admin_networks[%d]: %r is not an IPv4 or IPv6 address or CIDR' % (index, net))
+    if access.get('ssh_port') is not None and not 1 <= access['ssh_port'] <= 65535:
+        errors.append('access.ssh_port must be between 1 and 65535, got %s' % access['ssh_port'])
     min_python = params.get('min_python')
     if min_python is not None:
         try:

@@ -108,6 +108,34 @@ options:
         C(major.minor.micro). Checked as C(python).
     type: str
     default: '3.9'
+  access:
+    description:
+      - What the run is about to apply to the controller's own access, checked against the SSH session the module
+        runs in, so that a run that would cut that access stops before any change.
+      - The session is found by walking up the process tree to the login shell sshd started (C(sudo) drops
+        C(SSH_CONNECTION)); its owner is the login user. Over a connection that is not SSH (C(docker), C(local))
+        one passing check named C(access) says there is nothing to lock out.
+      - Checks C(access:admin_networks), C(access:ssh_port), C(access:allow_groups) and C(access:root_login), each
+        only when its option is given.
+    type: dict
+    suboptions:
+      admin_networks:
+        description: Networks (CIDRs or addresses) the firewall will admit to SSH; the controller's address must be in one.
+        type: list
+        elements: str
+      ssh_port:
+        description: The SSH port the firewall will open; it must be the port the controller uses now.
+        type: int
+      allow_groups:
+        description: sshd's C(AllowGroups) after the run ([] = no restriction); the login user must be in one.
+        type: list
+        elements: str
+      declared_groups:
+        description: Groups each user will be added to by the same run (user name to list of groups), counted as held.
+        type: dict
+      permit_root_login:
+        description: sshd's C(PermitRootLogin) after the run; V(no) refuses a run that logs in as root.
+        type: str
 notes:
   - The returned RV(observed) data is useful on its own, for example to log the listeners of every host before a release.
 seealso:
@@ -149,7 +177,7 @@ RETURN = r"""
 checks:
   description:
     - Every check that ran, passing ones included, in the order C(python), C(memory_available), C(disk_free:*),
-      C(clock_skew), C(dns:*), C(port:*).
+      C(clock_skew), C(dns:*), C(port:*), C(access:*).
   returned: always
   type: list
   elements: dict
@@ -273,6 +301,13 @@ observed:
           type: str
           returned: always
           sample: sshd
+    ssh_session:
+      description:
+        - The SSH session the module ran in (client and server address and port, login user), null when O(access)
+          is not given or the connection is not SSH.
+      type: dict
+      returned: always
+      sample: {"client": "203.0.113.7", "client_port": 50122, "server": "10.0.0.5", "server_port": 22, "user": "deploy"}
 """
 
 import time
@@ -311,6 +346,16 @@ def argument_spec():
             ),
         ),
         min_python=dict(type='str', default='3.9'),
+        access=dict(
+            type='dict',
+            options=dict(
+                admin_networks=dict(type='list', elements='str'),
+                ssh_port=dict(type='int'),
+                allow_groups=dict(type='list', elements='str'),
+                declared_groups=dict(type='dict'),
+                permit_root_login=dict(type='str'),
+            ),
+        ),
     )
 
 

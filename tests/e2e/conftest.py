@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from helpers import LAB_HOSTS, ROOT, ansible_env
+from helpers import LAB_HOSTS, ROOT, CanarySampler, ansible_env, run_playbook
 
 
 @pytest.fixture(scope="session")
@@ -20,3 +20,19 @@ def lab():
                               check=False)
         assert proc.returncode == 0, (cmd, proc.stdout[-3000:] + proc.stderr[-3000:])
     return LAB_HOSTS
+
+
+class GoLive:
+    """go-live's first run of the session and what the canary sampler saw."""
+
+    def __init__(self, run, sampler):
+        self.run, self.sampler = run, sampler
+
+
+@pytest.fixture(scope="session")
+def golive(lab):
+    """go-live.yml on the lab, once per session, while every host's process
+    table is sampled for the lab's secrets (test_boundaries.py)."""
+    with CanarySampler(lab) as sampler:
+        run = run_playbook("playbooks/go-live.yml", timeout=1800)
+    return GoLive(run, sampler)

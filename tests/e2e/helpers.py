@@ -4,6 +4,7 @@ import json
 import os
 import pathlib
 import subprocess
+import time
 
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -42,3 +43,69 @@ def run_playbook(playbook, *args, json_output=True, inventory="inventories/lab",
         start = proc.stdout.find("{")
         parsed = json.JSONDecoder().raw_decode(proc.stdout[start:])[0] if start >= 0 else None
     return PlaybookRun(proc, parsed)
+
+
+def lab_exec(host, *cmd, stdin=None, timeout=120):
+    """A command inside a lab host, as root, through the Docker engine (the test's own path)."""
+    return subprocess.run(["docker", "exec"] + (["-i"] if stdin is not None else []) + ["aiquiz-lab-" + host]
+                          + list(cmd), input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+# The lab's public secrets (inventories/lab/group_vars): canaries that must
+# never show in a process table, a journal, a log or a run's output.
+CANARIES = ("quiz-lab-db-password", "quiz-lab-redis-password", "quiz-lab-amqp-password",
+            "quiz-lab-backup-passphrase", "aiquiz-lab-ca-passphrase")
+SAMPLER = ROOT / "tests" / "e2e" / "canary_sampler.py"
+SAMPLER_DIR = "/run/aiquiz-canary"
+
+
+class CanarySampler:
+    """Samples the process table of lab hosts every 50 ms while a block runs;
+    `hits` maps each host to the command lines that held a canary value."""
+
+    def __init__(self, hosts):
+        self.hosts = sorted(hosts)
+        self.hits = {}
+        self.samples = {}
+
+    def install(self, host):
+        script = SAMPLER.read_text(encoding="utf-8")
+        values = "\n".join(CANARIES) + "\n"
+        for cmd, data in ((["sh", "-c", "umask 077 && mkdir -p %s && cat > %s/sampler.py" % (SAMPLER_DIR, SAMPLER_DIR)],
+                           script),
+                          (["sh", "-c", "umask 077 && cat > %s/values" % SAMPLER_DIR], values)):
+            proc = lab_exec(host, *cmd, stdin=data)
+            assert proc.returncode == 0, (host, proc.stderr)
+
+    def __enter__(self):
+        for host in self.hosts:
+            self.install(host)
+            proc = subprocess.run(["docker", "exec", "-d", "aiquiz-lab-" + host, "python3",
+                                   SAMPLER_DIR + "/sampler.py", "sample", SAMPLER_DIR + "/values",
+                                   SAMPLER_DIR + "/hits.jsonl"], capture_output=True, text=True, check=False)
+            assert proc.returncode == 0, (host, proc.stderr)
+        return self
+
+    def __exit__(self, *exc):
+        for host in self.hosts:
+            lab_exec(host, "pkill", "-TERM", "-f", SAMPLER_DIR + "/sampler.py")
+        for host in self.hosts:
+            out = ""
+            for _attempt in range(50):
+                out = lab_exec(host, "cat", SAMPLER_DIR + "/hits.jsonl").stdout
+                if '"samples"' in out:
+                    break
+                time.sleep(0.1)
+            lines = [json.loads(line) for line in out.splitlines() if line.strip()]
+            self.hits[host] = [line["args"] for line in lines if "args" in line]
+            self.samples[host] = sum(line.get("samples", 0) for line in lines)
+        return False
+
+
+def scan_host_logs(host, paths=("/var/log/audit/audit.log*", "/var/log/auth.log*", "/var/log/sudo*",
+                                "/var/log/syslog*")):
+    """Lines of the host's journal and logs that hold a canary value (masked)."""
+    CanarySampler([host]).install(host)
+    proc = lab_exec(host, "python3", SAMPLER_DIR + "/sampler.py", "scan", SAMPLER_DIR + "/values", *paths)
+    assert proc.returncode == 0, (host, proc.stderr)
+    return json.loads(proc.stdout)

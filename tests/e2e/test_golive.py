@@ -5,7 +5,7 @@ import json
 import subprocess
 import sys
 
-from helpers import ROOT, ansible_env, run_playbook
+from helpers import ROOT, ansible_env, lab_exec, run_playbook
 
 
 def test_lab_inventory_groups_the_hosts_like_production(lab):
@@ -20,8 +20,8 @@ def test_lab_inventory_groups_the_hosts_like_production(lab):
     assert set(inv["_meta"]["hostvars"]) == lab
 
 
-def test_golive_completes_on_every_lab_host(lab):
-    run = run_playbook("playbooks/go-live.yml")
+def test_golive_completes_on_every_lab_host(lab, golive):
+    run = golive.run
     assert run.rc == 0, run.output[-3000:]
     assert set(run.stats) == lab
     for host, s in run.stats.items():
@@ -29,7 +29,7 @@ def test_golive_completes_on_every_lab_host(lab):
         assert s["ok"] > 0, (host, s)
 
 
-def test_second_golive_changes_nothing(lab):
+def test_second_golive_changes_nothing(lab, golive):
     run = run_playbook("playbooks/go-live.yml")
     assert run.rc == 0, run.output[-3000:]
     assert {h: s["changed"] for h, s in run.stats.items()} == {h: 0 for h in lab}
@@ -62,12 +62,7 @@ def test_second_setup_rebuilds_no_image():
     assert " built " not in proc.stdout
 
 
-def lab_exec(host, *cmd):
-    return subprocess.run(["docker", "exec", "aiquiz-lab-" + host] + list(cmd), capture_output=True, text=True,
-                          timeout=60, check=False)
-
-
-def test_golive_leaves_every_host_hardened_and_firewalled(lab):
+def test_golive_leaves_every_host_hardened_and_firewalled(lab, golive):
     for host in sorted(lab):
         sshd = lab_exec(host, "/usr/sbin/sshd", "-T")
         assert sshd.returncode == 0, (host, sshd.stderr)

@@ -14,6 +14,9 @@ For each roles/<role>/ (one test case per role, its id the role's name):
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -123,3 +126,57 @@ else:
     def test_roles_dir_exists():
         """No roles to check yet: at least the roles directory is there."""
         assert os.path.isdir(ROLES_DIR), 'roles/ is missing'
+
+
+# Option names that hold a secret (suboptions included: postgresql_users[].password).
+SECRET_NAME = re.compile(r'(^|_)(password|passphrase|secret|secrets|token|cookie|credentials|private_key)$')
+
+
+def secret_problems(options, where):
+    """Secret options that are not no_log, or that carry choices: ansible-core 2.19
+    honours no_log in a role's argument specs nowhere it matters, and a choices
+    error prints the value given (test_core_prints_a_no_log_role_option_in_a_choices_error)."""
+    problems = []
+    for name, spec in sorted((options or {}).items()):
+        spec = spec or {}
+        if SECRET_NAME.search(name):
+            if spec.get('no_log') is not True:
+                problems.append('%s.%s holds a secret but is not no_log: true' % (where, name))
+            if 'choices' in spec:
+                problems.append('%s.%s holds a secret but has choices, which ansible-core prints back' % (where, name))
+        problems.extend(secret_problems(spec.get('options'), '%s.%s' % (where, name)))
+    return problems
+
+
+if ROLES:
+    @pytest.mark.parametrize('role', ROLES, ids=ROLES)
+    def test_secret_options_are_marked_and_never_printed_back(role):
+        path = first_file(os.path.join(ROLES_DIR, role, 'meta', 'argument_specs.yml'))
+        specs = load(path).get('argument_specs') or {} if path else {}
+        problems = []
+        for entry_point, spec in sorted(specs.items()):
+            problems.extend(secret_problems((spec or {}).get('options'), entry_point))
+        assert not problems, 'roles/%s:\n  %s' % (role, '\n  '.join(problems))
+
+
+def test_core_prints_a_no_log_role_option_in_a_choices_error(tmp_path):
+    """What ansible-core does with no_log in a role's argument specs: a value
+    that fails validation is printed whatever no_log says, so secret options
+    carry no choices (above) and roles check secrets in no_log tasks of their
+    own. The day this fails, core honours no_log there."""
+    role = tmp_path / 'roles' / 'r'
+    (role / 'meta').mkdir(parents=True)
+    (role / 'tasks').mkdir()
+    (role / 'meta' / 'argument_specs.yml').write_text(
+        'argument_specs:\n  main:\n    options:\n      r_password:\n        type: str\n        no_log: true\n'
+        '        choices: [a, b]\n')
+    (role / 'tasks' / 'main.yml').write_text('- ansible.builtin.debug:\n    msg: hi\n')
+    (tmp_path / 'play.yml').write_text('- hosts: localhost\n  gather_facts: false\n  roles:\n'
+                                       '    - role: r\n      r_password: canary-5f2c\n')
+    (tmp_path / 'ansible.cfg').write_text('[defaults]\nroles_path = roles\n')
+    env = dict(os.environ, ANSIBLE_CONFIG=str(tmp_path / 'ansible.cfg'), ANSIBLE_NOCOLOR='1')
+    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', 'localhost,',
+                           '-c', 'local', '-e', 'ansible_python_interpreter=' + sys.executable, 'play.yml'],
+                          cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode != 0
+    assert 'got: canary-5f2c' in proc.stdout + proc.stderr

@@ -593,7 +593,9 @@ def test_gather_and_public_observations(tmp_path):
                      dns_names=['app2', 'nope.invalid'])
     observations = pf.gather(params, 100.0, proc_root=proc, getaddrinfo=fake_dns)
     public = pf.public_observations(observations)
-    assert sorted(public) == ['clock_skew', 'dns', 'host_time', 'listeners', 'memory_available_mb', 'paths', 'python_version']
+    assert sorted(public) == ['clock_skew', 'dns', 'host_time', 'listeners', 'memory_available_mb', 'paths', 'python_version',
+                              'ssh_session']
+    assert public['ssh_session'] is None  # access not asked for
     assert public['memory_available_mb'] == 3021
     assert public['clock_skew'] == 1.0
     assert public['host_time'] == 100.0
@@ -627,3 +629,100 @@ def test_validate_params():
         'ports[2]: port must be between 1 and 65535, got 70000',
         "min_python must be a version like 3.9, got 'three'",
     ]
+
+
+# ---------------------------------------------------------------- access (lock-out)
+
+Pw = collections.namedtuple('Pw', 'pw_name pw_gid')
+
+
+def fake_proc(tmp_path, chain):
+    """chain: [(pid, ppid, uid, environ dict)], the first is the module's own process."""
+    for pid, ppid, uid, env in chain:
+        d = tmp_path / str(pid)
+        d.mkdir()
+        (d / 'status').write_text('Name:\tx\nPPid:\t%d\nUid:\t%d\t%d\t%d\t%d\n' % (ppid, uid, uid, uid, uid))
+        (d / 'environ').write_bytes(b'\0'.join(('%s=%s' % kv).encode() for kv in env.items()) + b'\0')
+    return str(tmp_path)
+
+
+def test_ssh_session_found_above_sudo(tmp_path):
+    # python (root, no SSH vars: sudo dropped them) <- sudo <- the login shell of deploy.
+    proc = fake_proc(tmp_path, [(300, 200, 0, {'PATH': '/usr/bin'}), (200, 100, 0, {'SUDO_USER': 'deploy'}),
+                                (100, 50, 1000, {'SSH_CONNECTION': '203.0.113.7 50122 10.0.0.5 22', 'USER': 'deploy'}),
+                                (50, 1, 0, {})])
+    session = pf.read_ssh_session(300, proc, getpwuid=lambda uid: Pw('deploy' if uid == 1000 else 'root', 1000))
+    assert session == {'client': '203.0.113.7', 'client_port': 50122, 'server': '10.0.0.5', 'server_port': 22,
+                       'user': 'deploy'}
+
+
+def test_no_ssh_session_over_docker_exec(tmp_path):
+    proc = fake_proc(tmp_path, [(300, 200, 0, {'PATH': '/usr/bin'}), (200, 1, 0, {'HOME': '/root'})])
+    assert pf.read_ssh_session(300, proc) is None
+    checks = pf.evaluate_access({'admin_networks': ['192.0.2.0/24']}, {'ssh_session': None})
+    assert [(c['check'], c['ok']) for c in checks] == [('access', True)]
+
+
+SESSION = {'client': '203.0.113.7', 'client_port': 50122, 'server': '10.0.0.5', 'server_port': 22, 'user': 'deploy'}
+
+
+def by_name(checks):
+    return {c['check']: c for c in checks}
+
+
+def test_controller_outside_admin_networks_is_refused():
+    checks = by_name(pf.evaluate_access({'admin_networks': ['198.51.100.0/24', '2001:db8::/32']},
+                                        {'ssh_session': SESSION}))
+    check = checks['access:admin_networks']
+    assert not check['ok']
+    assert '203.0.113.7, outside firewall_admin_networks' in check['detail']
+    assert 'add 203.0.113.7' in check['fix']
+    ok = by_name(pf.evaluate_access({'admin_networks': ['203.0.113.0/24']}, {'ssh_session': SESSION}))
+    assert ok['access:admin_networks']['ok']
+
+
+def test_ipv4_mapped_client_matches_an_ipv4_network():
+    session = dict(SESSION, client='::ffff:203.0.113.7')
+    checks = by_name(pf.evaluate_access({'admin_networks': ['203.0.113.7']}, {'ssh_session': session}))
+    assert checks['access:admin_networks']['ok']
+
+
+def test_ssh_port_other_than_the_one_in_use_is_refused():
+    checks = by_name(pf.evaluate_access({'ssh_port': 2222}, {'ssh_session': SESSION}))
+    assert not checks['access:ssh_port']['ok']
+    assert 'uses SSH port 22, the firewall opens firewall_ssh_port 2222' in checks['access:ssh_port']['detail']
+    assert pf.evaluate_access({'ssh_port': 22}, {'ssh_session': SESSION})[0]['ok']
+
+
+def test_login_user_outside_allow_groups_is_refused_unless_the_run_adds_it():
+    spec = {'allow_groups': ['sshusers']}
+    checks = by_name(pf.evaluate_access(spec, {'ssh_session': SESSION, 'ssh_user_groups': ['deploy', 'sudo']}))
+    assert not checks['access:allow_groups']['ok']
+    assert 'logs in as deploy, in groups deploy, sudo' in checks['access:allow_groups']['detail']
+    spec['declared_groups'] = {'deploy': ['sshusers']}
+    checks = by_name(pf.evaluate_access(spec, {'ssh_session': SESSION, 'ssh_user_groups': ['deploy']}))
+    assert checks['access:allow_groups']['ok']
+
+
+def test_root_login_refused_when_sshd_will_forbid_it():
+    session = dict(SESSION, user='root')
+    checks = by_name(pf.evaluate_access({'permit_root_login': 'no'}, {'ssh_session': session}))
+    assert not checks['access:root_login']['ok']
+    checks = by_name(pf.evaluate_access({'permit_root_login': 'prohibit-password'}, {'ssh_session': session}))
+    assert checks['access:root_login']['ok']
+    assert 'access:root_login' not in by_name(pf.evaluate_access({'permit_root_login': 'no'}, {'ssh_session': SESSION}))
+
+
+def test_user_groups_reads_primary_and_supplementary():
+    Gr = collections.namedtuple('Gr', 'gr_name gr_mem')
+    groups = pf.user_groups('deploy', getpwnam=lambda name: Pw(name, 1000),
+                            getgrgid=lambda gid: Gr('deploy', []),
+                            getgrall=lambda: [Gr('sshusers', ['deploy']), Gr('adm', ['other']), Gr('sudo', ['deploy'])])
+    assert groups == ['deploy', 'sshusers', 'sudo']
+    assert pf.user_groups('nobody-here', getpwnam=lambda name: (_ for _ in ()).throw(KeyError(name))) == []
+
+
+def test_access_arguments_are_validated():
+    errors = pf.validate_params({'access': {'admin_networks': ['10.0.0.0/8', '10.0.0.300/8'], 'ssh_port': 70000}})
+    assert "access.admin_networks[1]: '10.0.0.300/8'" in errors[0]
+    assert 'access.ssh_port must be between 1 and 65535' in errors[1]

@@ -53,7 +53,8 @@ def test_passing_run(capsys, tmp_path):
     ]
     assert all(check['ok'] for check in result['checks'])
     observed = result['observed']
-    assert sorted(observed) == ['clock_skew', 'dns', 'host_time', 'listeners', 'memory_available_mb', 'paths', 'python_version']
+    assert sorted(observed) == ['clock_skew', 'dns', 'host_time', 'listeners', 'memory_available_mb', 'paths', 'python_version',
+                                'ssh_session']
     assert observed['paths'][1]['measured_path'] == str(tmp_path)
     assert abs(observed['clock_skew']) < 60
     assert observed['dns']['localhost']
