@@ -28,6 +28,7 @@ Python 3.8 compatible: modules import it on managed hosts.
 from __future__ import annotations
 
 import base64
+import bisect
 import json
 import math
 import re
@@ -83,6 +84,7 @@ _BLOCK_INDICATOR_RE = re.compile(r'''[|>][+\-]?[0-9]?[+\-]?[ \t]*(?:#[^\n]*)?(?=
 _ITEM_WINDOW = 300
 _UNQUOTED_RE = re.compile(r'''[^\s&;,"'`)\]}]*''')
 _NON_SPACE_RE = re.compile(r'\S*')
+_ARGV_FLAG_RE = re.compile(r'--?[A-Za-z][\w\-]*\Z')
 
 
 def marker(kind):
@@ -323,20 +325,18 @@ class _Pieces(object):
         return ''.join(self.parts)
 
 
-def _item_names(text, pos, diff):
-    """The name/key fields of the {name: X, value: Y} item around pos."""
-    low = max(0, pos - _ITEM_WINDOW)
-    high = min(len(text), pos + _ITEM_WINDOW)
-    starts = [m.start() for m in (_DIFF_ITEM_START_RE if diff else _ITEM_START_RE).finditer(text, low, high)]
-    before = [s for s in starts if s <= pos]
-    after = [s for s in starts if s > pos + 1]
-    segment = text[before[-1] if before else low:after[0] if after else high]
-    return [m.group('name') for m in _ITEM_NAME_RE.finditer(segment)]
+def _item_names(text, pos, starts):
+    """The name/key fields of the {name: X, value: Y} item around pos; starts: where items start in text."""
+    index = bisect.bisect_right(starts, pos)
+    low = max(starts[index - 1] if index else 0, pos - _ITEM_WINDOW)
+    high = min(starts[index] if index < len(starts) else len(text), pos + _ITEM_WINDOW)
+    return [m.group('name') for m in _ITEM_NAME_RE.finditer(text, low, high)]
 
 
 def _mask_assignments(text, diff):
     pieces = _Pieces(text)
     pos = 0
+    starts = None
     while True:
         match = _ASSIGN_RE.search(text, pos)
         if match is None:
@@ -345,11 +345,13 @@ def _mask_assignments(text, diff):
         pos = match.end()
         lowered = name.lower()
         if lowered in ITEM_VALUE_FIELDS:
-            secret = any(is_secret_name(item) for item in _item_names(text, match.start(), diff))
+            if starts is None:
+                starts = [m.start() for m in (_DIFF_ITEM_START_RE if diff else _ITEM_START_RE).finditer(text)]
+            secret = any(is_secret_name(item) for item in _item_names(text, match.start(), starts))
         elif lowered in ITEM_NAME_FIELDS:
             # A name field holds the name, shown; `key: <data>` outside a {key: X, value: Y} item is hidden.
-            secret = lowered == 'key' and not _ITEM_VALUE_RE.search(text, max(0, match.start() - _ITEM_WINDOW),
-                                                                   min(len(text), match.end() + _ITEM_WINDOW))
+            near = (max(0, match.start() - _ITEM_WINDOW), min(len(text), match.end() + _ITEM_WINDOW))
+            secret = lowered == 'key' and not _ITEM_VALUE_RE.search(text, *near)
         else:
             secret = is_secret_name(name)
         if secret:
@@ -442,7 +444,13 @@ def redact_data(value, secrets=None, _depth=0):
         # sit on different lines, so the lines are redacted together.
         joined = '\n'.join(value)
         clean = redact_text(joined, secrets)
-        return list(value) if clean == joined else clean.split('\n')
+        lines = list(value) if clean == joined else clean.split('\n')
+        if len(lines) == len(value):
+            # An argument vector: ['mysqladmin', '--password', 'VALUE'].
+            for index, word in enumerate(value[:-1]):
+                if _ARGV_FLAG_RE.match(word) and is_secret_name(word.lstrip('-')):
+                    lines[index + 1] = marker(KIND_NAMED)
+        return lines
     if isinstance(value, (list, tuple, set, frozenset)):
         return [redact_data(sub, secrets, _depth + 1) for sub in value]
     if isinstance(value, bool) or value is None:

@@ -120,4 +120,3 @@ def test_failing_to_learn_vault_values_withholds_free_text_never_the_run(tmp_pat
     assert events[-1]['event'] == 'playbook_end'
     (warning,) = run.display.warnings
     assert warning.startswith("aiquiz.ops.audit: cannot tell which values came from Ansible Vault (RuntimeError: tag API moved)")
-

@@ -54,7 +54,8 @@ TEXT_SHAPES = {
     'pem-pgp': (['CnryPgpKey'], pem('PGP PRIVATE KEY BLOCK', 'CnryPgpKey')),
     'pem-json-escaped': (['CnryPemEsc'], '{"key": "%s"}' % pem('PRIVATE KEY', 'CnryPemEsc').replace('\n', '\\n')),
     'pem-cut-short': (['CnryPemCut'], pem('PRIVATE KEY', 'CnryPemCut').split('-----END')[0]),
-    'pem-in-yaml-block': (['CnryPemYaml'], 'tls_files:\n  - content: |\n' + ''.join('      %s\n' % line for line in pem('EC PRIVATE KEY', 'CnryPemYaml').splitlines())),
+    'pem-in-yaml-block': (['CnryPemYaml'], 'tls_files:\n  - content: |\n'
+                          + ''.join('      %s\n' % line for line in pem('EC PRIVATE KEY', 'CnryPemYaml').splitlines())),
     # values with spaces
     'space-yaml-value': (['CnrySpace6512'], 'db_password: correct horse CnrySpace6512 staple\nport: 5432'),
     'space-ini-value': (['CnryIni7623'], '[db]\npassword = two words CnryIni7623\nhost = db1'),

@@ -86,8 +86,8 @@ def by_task(events, name):
 
 def test_no_vault_value_anywhere_in_the_trail(vault_run):
     leaks = [secret for secret in SECRETS if secret in vault_run['text']]
-    assert not leaks, 'LEAKED %s in %s' % (leaks, [e.get('task') for e in vault_run['events']
-                                                    if any(s in json.dumps(e) for s in leaks)])
+    tasks = [e.get('task') for e in vault_run['events'] if any(s in json.dumps(e) for s in leaks)]
+    assert not leaks, 'LEAKED %s in %s' % (leaks, tasks)
 
 
 def test_trail_and_directory_are_private_from_creation(vault_run):
