@@ -11,8 +11,10 @@ short_description: Audit trail of every change as JSON lines, and a phase timing
 version_added: 0.1.0
 description:
   - Writes one JSON Lines file per playbook run into O(log_dir), to serve as change evidence, named
-    C(<UTC time YYYYmmddTHHMMSSZ>-<playbook name>-<controller PID>.jsonl). The directory is created with
-    mode C(0700) and the file with mode C(0600), whatever the umask.
+    C(<UTC time YYYYmmddTHHMMSSZ>-<playbook name>-<controller PID>.jsonl). The file is created with mode C(0600)
+    and every directory the callback creates (O(log_dir) and its missing parents) with mode C(0700), whatever the
+    umask, so they are never looser, not even for a moment. An existing O(log_dir) of the user running the
+    playbook that is looser is narrowed to C(0700), with a warning; one that belongs to another user is refused.
   - 'Each line is one JSON object with sorted keys, an C(event) and its time C(when) (UTC, ISO 8601, milliseconds).
     The events, in order: C(playbook_start) (playbook, who ran it, controller, check and diff mode, inventory sources,
     limit, tags, the B(names) of the extra variables but never their values, ansible-core and collection versions,
@@ -25,11 +27,23 @@ description:
     the counts in C(play_end) come from the whole-task results only.'
   - Who ran the playbook is the controller user, C(SUDO_USER) when set, and under AWX the job id (C(AWX_JOB_ID) or
     C(JOB_ID)) and the launching user (the C(awx_user_name) or C(tower_user_name) extra variable).
-  - 'Redaction: the result of a task with C(no_log) is never written, only C(censored=true) and its status.
-    In diffs, messages and item labels, the value of every key whose name matches
-    C(pass, password, secret, token, key, credential, private) (any case) becomes C(********), in dictionaries and
-    in text written as C(key: value) or C(key=value), and so does any value that came from Ansible Vault.
-    Diff texts are cut at 4000 characters, messages at 2000, with C(truncated=true).'
+  - 'Redaction, by source first: nothing of a task with C(no_log) is written (neither its result nor its
+    arguments), only C(censored=true) and its status. Values from Ansible Vault (inline C(!vault) values and every
+    value of an encrypted file: C(group_vars), C(vars_files), C(-e @file), C(include_vars)) are learnt as the run
+    reads them and hidden wherever they appear, also inside other text and base64- or URL-encoded.'
+  - 'Redaction, by shape, in task names, messages, diffs and item labels: the password (or lone user name) in
+    C(scheme://user:password@host); PEM bodies; JSON web tokens; C(Bearer) and C(Basic) credentials; the value
+    of a key, variable or C(--option) whose name says secret (C(password), C(passwd), C(pwd), C(pass),
+    C(passphrase), C(secret), C(token), C(credentials), C(auth), C(authorization), C(key), C(apikey), C(dsn),
+    C(cookie), C(jwt) and others, as a word of the name in any case or C(camelCase)), in data and in text written as
+    C(name: value), C(name=value), C("name": "value"), YAML block scalars and indented blocks; the value of a
+    C({name|key: NAME, value: ...}) item whose NAME says secret.'
+  - 'A hidden value becomes a marker that says what was hidden: C(<redacted:vault>), C(<redacted:url-password>),
+    C(<redacted:url-user>), C(<redacted:private-key>), C(<redacted:pem>), C(<redacted:jwt>),
+    C(<redacted:auth-token>), C(<redacted:named-secret>). Texts are redacted whole, then diff texts are cut at
+    4000 characters, messages at 2000, with C(truncated=true). Standard output and error of tasks are not written.'
+  - 'If the callback cannot tell which values came from Ansible Vault (an internal API of ansible-core changed),
+    it warns once and leaves messages, diffs and item labels out of the rest of the trail (C(details_withheld=true)).'
   - At the end of the run, shows a C(PHASE TIMINGS) table, one row per play (a phase of a go-live) with its wall seconds,
     hosts, changed and failed results and unreachable hosts, then the total and the path of the audit file.
   - 'The callback never breaks a run. The first problem (a directory that cannot be created, a file that cannot be
@@ -75,14 +89,16 @@ EXAMPLES = r"""
 #   ANSIBLE_CALLBACKS_ENABLED=aiquiz.ops.audit ansible-playbook playbooks/go-live.yml
 """
 
+import collections.abc
 import datetime
+import errno
 import functools
 import getpass
 import json
-import math
 import os
 import re
 import socket
+import stat
 import threading
 import time
 
@@ -91,30 +107,34 @@ from ansible import context
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.callback import CallbackBase
 from ansible.release import __version__ as ansible_core_version
+from ansible_collections.aiquiz.ops.plugins.module_utils._redact import SecretValues, redact_data, redact_text
 
+# ansible-core 2.19 data tagging. VaultHelper (ansible.parsing.vault) says whether a value is an
+# EncryptedString or carries the VaultedValue tag (a string decrypted from an inline !vault value).
+# Origin and SourceWasEncrypted are internal: where a string was read from, and that a file was
+# encrypted. Without them (another ansible-core), fewer vault values are known; the rest still holds.
 try:
-    from ansible.parsing.vault import VaultHelper
-except ImportError:  # ansible-core before 2.19: no vault tags to look for
-    VaultHelper = None
-
+    from ansible.parsing.vault import EncryptedString, VaultHelper
+except ImportError:  # ansible-core before 2.19
+    EncryptedString = VaultHelper = None
 try:
-    from ansible.parsing.vault import EncryptedString
+    from ansible._internal._datatag._tags import Origin, SourceWasEncrypted
 except ImportError:
-    EncryptedString = None
+    Origin = SourceWasEncrypted = None
 
 WARNING_PREFIX = 'aiquiz.ops.audit: '
-REDACTED = '********'
+KIND_VAULT = 'vault'
+VAULT_HEADER = b'$ANSIBLE_VAULT'
 DIFF_TEXT_MAX = 4000
 MSG_MAX = 2000
 ITEM_MAX = 500
-SECRET_KEY_RE = re.compile(r'(pass(word)?|secret|token|key|credential|private)', re.IGNORECASE)
-# `db_password: x`, `api_token=x`, `"secret_key": "x y"`, `{'private': 'x'}` in free text: keep the key, hide the value
-# (an unterminated quoted value, as a cut text may have, is hidden to the end of its line).
-SECRET_TEXT_RE = re.compile(
-    r'''(?P<key>[\w.-]*(?:pass(?:word)?|secret|token|key|credential|private)[\w.-]*)'''
-    r'''(?P<sep>["']?[ \t]*[:=][ \t]*)'''
-    r'''(?:(?P<quote>["'])(?:\\.|(?!(?P=quote)).)*(?:(?P=quote)|(?=\n)|$)|[^\s"',;&}\]]+)''',
-    re.IGNORECASE)
+WALK_DEPTH_MAX = 64
+# Fields of our own vocabulary (times, statuses, counts, versions): never a secret, and a short vault value
+# that equals one of them ("ok", "true") must not blur them.
+STRUCTURAL_FIELDS = frozenset(('event', 'when', 'status', 'action', 'host', 'changed', 'ignored', 'censored', 'handler', 'seconds',
+                               'pid', 'rc', 'attempts', 'loop_items', 'truncated', 'msg_truncated', 'details_withheld', 'stats',
+                               'hosts', 'result', 'strategy', 'check_mode', 'diff_mode', 'ansible_core_version',
+                               'collection_version'))
 STATUSES = ('ok', 'changed', 'failed', 'ignored', 'skipped', 'unreachable')
 # AggregateStats names -> the recap's names
 RECAP_KEYS = (('ok', 'ok'), ('changed', 'changed'), ('unreachable', 'unreachable'), ('failures', 'failed'),
@@ -129,66 +149,145 @@ def _iso(moment):
     return moment.isoformat(timespec='milliseconds').replace('+00:00', 'Z')
 
 
-def _is_vaulted(value):
-    if EncryptedString is not None and isinstance(value, EncryptedString):
-        return True
-    if VaultHelper is not None:
-        try:
-            return VaultHelper.get_ciphertext(value, with_tags=False) is not None
-        except Exception:  # pylint: disable=broad-exception-caught
-            return False
-    return False
+def _cut(value, limit, truncated):
+    """Strings in value cut at limit (after redaction, so no secret is cut in two and half shown)."""
+    if isinstance(value, str):
+        if limit is not None and len(value) > limit:
+            truncated[0] = True
+            return value[:limit]
+        return value
+    if isinstance(value, dict):
+        return dict((key, _cut(sub, limit, truncated)) for key, sub in value.items())
+    if isinstance(value, list):
+        return [_cut(sub, limit, truncated) for sub in value]
+    return value
 
 
-def redact_text(text):
-    """Hide the values written as `secret_key: value` or `token=value` in free text."""
-    return SECRET_TEXT_RE.sub(lambda m: m.group('key') + m.group('sep') + (m.group('quote') or '') + REDACTED + (m.group('quote') or ''), text)
-
-
-def redact(value, limit=None):
-    """A JSON-safe copy of value: secret keys and vaulted values hidden, text redacted and cut at limit.
+def redact(value, limit=None, secrets=None):
+    """A JSON-safe copy of value with every secret hidden (see module_utils/_redact.py), texts cut at limit.
 
     Returns (copy, truncated).
     """
     truncated = [False]
-
-    def walk(item, depth):
-        if _is_vaulted(item):
-            return REDACTED
-        if depth > 32:
-            return '<too deep>'
-        if isinstance(item, dict):
-            out = {}
-            for key, sub in item.items():
-                name = to_text(key, errors='surrogate_or_replace')
-                out[name] = REDACTED if SECRET_KEY_RE.search(name) else walk(sub, depth + 1)
-            return out
-        if isinstance(item, (list, tuple, set, frozenset)):
-            return [walk(sub, depth + 1) for sub in item]
-        if isinstance(item, bool) or item is None:
-            return item
-        if isinstance(item, (int, float)):
-            return item if not isinstance(item, float) or math.isfinite(item) else str(item)  # NaN is not JSON
-        text = redact_text(to_text(item, errors='surrogate_or_replace', nonstring='simplerepr'))
-        if limit is not None and len(text) > limit:
-            truncated[0] = True
-            text = text[:limit]
-        return text
-
-    return walk(value, 0), truncated[0]
+    return _cut(redact_data(value, secrets), limit, truncated), truncated[0]
 
 
-def redact_diff(diff):
+def redact_diff(diff, secrets=None):
     """Diff entries (dict, list of dicts or prepared text) redacted, texts cut at DIFF_TEXT_MAX."""
     entries = diff if isinstance(diff, list) else [diff]
     out = []
     for entry in entries:
-        clean, truncated = redact(entry, DIFF_TEXT_MAX)
+        clean, truncated = redact(entry, DIFF_TEXT_MAX, secrets)
         if truncated:
             clean = clean if isinstance(clean, dict) else {'prepared': clean}
             clean['truncated'] = True
         out.append(clean)
     return out
+
+
+def _mask_all(value, secrets):
+    """Known secret values hidden in every string of value, keys included: the last guard before writing."""
+    if isinstance(value, str):
+        return secrets.mask(value)
+    if isinstance(value, dict):
+        return dict((_mask_all(key, secrets), _mask_all(sub, secrets)) for key, sub in value.items())
+    if isinstance(value, (list, tuple)):
+        return [_mask_all(sub, secrets) for sub in value]
+    return value
+
+
+class VaultValues:
+    """Learns the plaintext of the Ansible Vault values a run can show, so that the trail hides them
+    wherever they appear, whole or inside other text (a DSN, a rendered template, a program's stderr).
+
+    Sources, in ansible-core 2.19: EncryptedString values (inline !vault) anywhere in the variables;
+    strings tagged VaultedValue (an inline vault value after templating, in task arguments and results);
+    every string of a file that was encrypted as a whole (group_vars/all/vault.yml, -e @vault.yml,
+    vars_files), found in the DataLoader's file cache or by the Origin tag of the string.
+    """
+
+    def __init__(self, secrets):
+        self.secrets = secrets
+        self._encrypted = {}
+        self._cache_seen = set()
+        self._seen = set()
+
+    def encrypted_file(self, path):
+        if not isinstance(path, str):
+            return False
+        if path not in self._encrypted:
+            try:
+                with open(path, 'rb') as handle:
+                    self._encrypted[path] = handle.read(len(VAULT_HEADER)) == VAULT_HEADER
+            except (OSError, ValueError):
+                self._encrypted[path] = False
+        return self._encrypted[path]
+
+    def _vaulted(self, text):
+        if VaultHelper is not None and VaultHelper.get_ciphertext(text, with_tags=False) is not None:
+            return True
+        origin = Origin.get_tag(text) if Origin is not None else None
+        return origin is not None and self.encrypted_file(origin.path)
+
+    def learn(self, value, whole=False):
+        """Remember the vault values in value; every string when whole (it came from an encrypted file)."""
+        stack = [(value, whole, 0)]
+        while stack:
+            item, secret, depth = stack.pop()
+            if depth > WALK_DEPTH_MAX:
+                continue
+            if EncryptedString is not None and isinstance(item, EncryptedString):
+                try:
+                    plain = str(item)  # decrypted with the run's vault secrets
+                except Exception:  # pylint: disable=broad-exception-caught
+                    continue  # no secret of this run opens it: Ansible cannot show it either
+                self.secrets.add(plain, KIND_VAULT)
+                continue
+            if SourceWasEncrypted is not None and not secret and SourceWasEncrypted.is_tagged_on(item):
+                secret = True
+            if isinstance(item, str):
+                if secret or self._vaulted(item):
+                    self.secrets.add(item, KIND_VAULT)
+            elif isinstance(item, collections.abc.Mapping):
+                stack.extend((sub, secret, depth + 1) for sub in item.values())
+            elif isinstance(item, (list, tuple, set, frozenset)):
+                stack.extend((sub, secret, depth + 1) for sub in item)
+
+    def learn_once(self, key, value):
+        if key not in self._seen:
+            self._seen.add(key)
+            self.learn(value)
+
+    def learn_file_cache(self, loader):
+        """Files Ansible's loader has read since the last call (internal: DataLoader._FILE_CACHE)."""
+        cache = getattr(loader, '_FILE_CACHE', None)
+        if not isinstance(cache, dict) or len(cache) == len(self._cache_seen):
+            return
+        for path, data in list(cache.items()):
+            if path not in self._cache_seen:
+                self._cache_seen.add(path)
+                self.learn(data, whole=self.encrypted_file(path))
+
+    def learn_play(self, play, loader):
+        variable_manager = play.get_variable_manager()
+        self.learn_once(('extra_vars',), getattr(variable_manager, 'extra_vars', None))
+        self.learn(play.get_vars())
+        # vars_files named without a template: their inline !vault values (an encrypted file is in the cache).
+        for entry in play.get_vars_files() or []:
+            for name in entry if isinstance(entry, list) else [entry]:
+                if not isinstance(name, str) or '{{' in name or '{%' in name:
+                    continue
+                try:
+                    path = loader.path_dwim_relative_stack(play.get_search_path(), 'vars', name)
+                    if os.path.isfile(path) and not self.encrypted_file(path):
+                        self.learn_once(('vars_file', path), loader.load_from_file(path, cache='none', unsafe=True))
+                except Exception:  # pylint: disable=broad-exception-caught
+                    continue  # a file Ansible cannot read either: the play stops on it
+
+    def learn_host(self, host):
+        self.learn_once(('host', host.get_name()), host.get_vars())
+        for group in host.get_groups():
+            self.learn_once(('group', group.get_name()), group.get_vars())
 
 
 def collection_version():
@@ -250,6 +349,12 @@ class CallbackModule(CallbackBase):
         self._play = None
         self._starts = {}
         self._item_marks = {}
+        self._secrets = SecretValues()
+        self._vault = VaultValues(self._secrets)
+        self._loader = None
+        self._play_object = None
+        self._withheld = False
+        self._recheck_hosts = set()
         super().__init__(display=display, options=options)
 
     # ------------------------------------------------------------------
@@ -274,19 +379,57 @@ class CallbackModule(CallbackBase):
         except Exception:  # pylint: disable=broad-exception-caught
             pass
 
+    def _private_directory(self, directory):
+        """An open descriptor of directory, created (with its missing parents) mode 0700 and owned by us.
+
+        Every directory is created with mode 0700, which the umask can only narrow: no window with a looser
+        mode. An existing directory of ours that is looser is narrowed to 0700; one of another user is refused
+        (they could read or replace what we write).
+        """
+        missing = []
+        path = directory
+        while not os.path.isdir(path):
+            missing.append(path)
+            parent = os.path.dirname(path)
+            if parent == path:
+                break
+            path = parent
+        for path in reversed(missing):
+            try:
+                os.mkdir(path, 0o700)
+            except FileExistsError:
+                pass
+        fd = os.open(directory, os.O_RDONLY | getattr(os, 'O_DIRECTORY', 0) | getattr(os, 'O_CLOEXEC', 0))
+        try:
+            info = os.fstat(fd)
+            if info.st_uid != os.geteuid():
+                raise OSError(errno.EPERM, 'it belongs to uid %d, not to uid %d who runs the playbook: use a directory of '
+                                           'your own (log_dir, AIQUIZ_AUDIT_DIR) or chown it' % (info.st_uid, os.geteuid()))
+            mode = stat.S_IMODE(info.st_mode)
+            if mode != 0o700:
+                os.fchmod(fd, 0o700)
+                if directory not in missing:
+                    self._display.warning('%smode of %s changed from %04o to 0700: the audit trail is for its owner only'
+                                          % (WARNING_PREFIX, directory, mode))
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
     def _open(self, playbook_name, started):
         stem = re.sub(r'[^\w.-]+', '_', playbook_name) or 'playbook'
         name = '%s-%s-%d.jsonl' % (started.strftime('%Y%m%dT%H%M%SZ'), stem, os.getpid())
         try:
             directory = os.path.abspath(os.path.expanduser(self._log_dir))
-            if not os.path.isdir(directory):
-                os.makedirs(directory, mode=0o700)
-                os.chmod(directory, 0o700)
-            path = os.path.join(directory, name)
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, 'O_NOFOLLOW', 0) | getattr(os, 'O_CLOEXEC', 0)
-            self._fd = os.open(path, flags, 0o600)
+            dir_fd = self._private_directory(directory)
+            try:
+                # Created 0600 in the directory just checked (dir_fd), never through a link, never an existing file.
+                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, 'O_NOFOLLOW', 0) | getattr(os, 'O_CLOEXEC', 0)
+                self._fd = os.open(name, flags, 0o600, dir_fd=dir_fd)
+            finally:
+                os.close(dir_fd)
             os.fchmod(self._fd, 0o600)
-            self.path = path
+            self.path = os.path.join(directory, name)
         except OSError as exc:
             self._writable = False
             self._problem('cannot write the audit trail in %s, the run goes on without it: %s' % (self._log_dir, exc))
@@ -296,6 +439,7 @@ class CallbackModule(CallbackBase):
             return
         fields['event'] = event
         fields.setdefault('when', _iso(_utc_now()))
+        fields = dict((key, value if key in STRUCTURAL_FIELDS else _mask_all(value, self._secrets)) for key, value in fields.items())
         data = (json.dumps(fields, sort_keys=True, separators=(',', ':'), default=str) + '\n').encode('utf-8')
         try:
             while data:
@@ -312,6 +456,20 @@ class CallbackModule(CallbackBase):
             except OSError:
                 pass
             os.close(fd)
+
+    def _learn(self, what, *args):
+        """Learn vault values from one source. A failure withholds the free text (messages, diffs, items)
+        of every later result, with one warning: what was not learnt could be shown."""
+        try:
+            what(*args)
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            if not self._withheld:
+                self._withheld = True
+                self._problem('cannot tell which values came from Ansible Vault (%s: %s); messages, diffs and item '
+                              'labels are left out of the audit trail from now on' % (type(exc).__name__, exc))
+
+    def _text(self, value):
+        return redact_text(to_text(value, errors='surrogate_or_replace'), self._secrets)
 
     # ------------------------------------------------------------------
     # Playbook and plays
@@ -331,7 +489,7 @@ class CallbackModule(CallbackBase):
         # Who launched the AWX job: a name, never a secret, and the only extra variable whose value is kept.
         for key in ('awx_user_name', 'tower_user_name'):
             if isinstance(extra_vars.get(key), str) and extra_vars[key]:
-                who['awx_user'] = redact(extra_vars[key])[0]
+                who['awx_user'] = redact_text(extra_vars[key])
                 break
         return who
 
@@ -355,8 +513,11 @@ class CallbackModule(CallbackBase):
                 if base.endswith(ext):
                     base = base[:-len(ext)]
             self._open(base, now)
+        self._loader = getattr(playbook, '_loader', None)
+        self._learn(self._vault.learn_file_cache, self._loader)
         args = context.CLIARGS
         extra = self._extra_vars(playbook)
+        self._learn(self._vault.learn, extra)
         inventory = args.get('inventory') or C.DEFAULT_HOST_LIST
         self._write(
             'playbook_start',
@@ -386,12 +547,16 @@ class CallbackModule(CallbackBase):
     @_guarded
     def v2_playbook_on_play_start(self, play):
         self._end_play()
-        name = to_text(play.get_name()).strip() or to_text(play.hosts)
+        self._play_object = play
+        loader = self._loader or getattr(play.get_variable_manager(), '_loader', None)
+        self._learn(self._vault.learn_file_cache, loader)
+        self._learn(self._vault.learn_play, play, loader)
+        name = self._text(to_text(play.get_name()).strip() or to_text(play.hosts))
         self._play = {'name': name, 'started': time.monotonic(), 'hosts': {}, 'seconds': 0.0}
         self._plays.append(self._play)
         hosts = play.hosts if isinstance(play.hosts, list) else [play.hosts]
-        self._write('play_start', play=name, hosts_pattern=[to_text(h) for h in hosts],
-                    serial=redact(play.serial)[0] if play.serial else None, strategy=to_text(play.strategy))
+        self._write('play_start', play=name, hosts_pattern=[self._text(h) for h in hosts],
+                    serial=redact(play.serial, secrets=self._secrets)[0] if play.serial else None, strategy=to_text(play.strategy))
 
     @_guarded
     def v2_playbook_on_stats(self, stats):
@@ -436,7 +601,29 @@ class CallbackModule(CallbackBase):
     def v2_runner_on_start(self, host, task):
         self._mark(host.get_name(), task)
 
+    def _learn_result(self, result):
+        """The vault values this result and its task can show (their tags are on the result's internal data)."""
+        self._vault.learn_file_cache(self._loader)
+        self._vault.learn_host(result.host)
+        self._vault.learn(getattr(result, '_return_data', None))  # internal: result.result drops the tags
+        self._vault.learn(result.task_fields)
+        name = result.host.get_name()
+        action = to_text(getattr(result.task, 'resolved_action', None) or result.task.action)
+        included = action.endswith('include_vars')
+        if included or name in self._recheck_hosts:
+            # include_vars of an encrypted file: its result is censored; the values are in the host's variables,
+            # tagged with their origin (internal: VariableManager._vars_cache), now or by the host's next result.
+            if included:
+                self._recheck_hosts.add(name)
+            else:
+                self._recheck_hosts.discard(name)
+            play = self._play_object
+            cache = getattr(play.get_variable_manager(), '_vars_cache', None) if play is not None else None
+            if isinstance(cache, dict):
+                self._vault.learn(cache.get(name))
+
     def _record(self, result, status, item=False, ignored=False):
+        self._learn(self._learn_result, result)
         host = to_text(result.host.get_name())
         task = result.task
         data = result.result if isinstance(result.result, dict) else {}
@@ -454,7 +641,7 @@ class CallbackModule(CallbackBase):
             status = 'changed'
         event = {
             'host': host,
-            'task': to_text(task.get_name()),
+            'task': self._text(task.get_name()),
             'action': to_text(getattr(task, 'resolved_action', None) or task.action),
             'status': status,
             'changed': changed,
@@ -470,10 +657,12 @@ class CallbackModule(CallbackBase):
             event['ignored'] = True
         delegated = (data.get('_ansible_delegated_vars') or {}).get('ansible_host') if task.delegate_to else None
         if task.delegate_to:
-            event['delegated_to'] = redact(delegated or task.delegate_to)[0]
+            event['delegated_to'] = self._text(delegated or task.delegate_to)
         no_log = (isinstance(task.no_log, bool) and task.no_log) or bool(data.get('_ansible_no_log'))
         if no_log:
-            event['censored'] = True
+            event['censored'] = True  # nothing of the result, nor of the task's arguments (they hold the secret)
+        elif self._withheld:
+            event['details_withheld'] = True
         else:
             self._details(event, data, item)
         if not item:
@@ -484,16 +673,16 @@ class CallbackModule(CallbackBase):
         if item:
             label = data.get('_ansible_item_label', data.get('item'))
             if label is not None:
-                clean = redact(label, ITEM_MAX)[0]
+                clean = redact(label, ITEM_MAX, self._secrets)[0]
                 if not isinstance(clean, str) and len(json.dumps(clean, sort_keys=True)) > ITEM_MAX:
                     clean = json.dumps(clean, sort_keys=True)[:ITEM_MAX]
                 event['item'] = clean
         elif isinstance(data.get('results'), list):
             event['loop_items'] = len(data['results'])
         if data.get('diff'):
-            event['diff'] = redact_diff(data['diff'])
+            event['diff'] = redact_diff(data['diff'], self._secrets)
         if data.get('msg') not in (None, ''):
-            event['msg'], truncated = redact(data['msg'], MSG_MAX)
+            event['msg'], truncated = redact(data['msg'], MSG_MAX, self._secrets)
             if truncated:
                 event['msg_truncated'] = True
         for key in ('rc', 'attempts'):
