@@ -87,8 +87,8 @@ def test_deploy_under_load_loses_no_request_with_the_ports_closed(golive):
     summary = load.summary()
     assert summary["requests"] > 50 and summary["failed"] == 0, summary
     assert_only_edge_reaches(app_port_verdicts(sources=("mon1", "edge1")))
-    back = run_playbook("playbooks/deploy.yml", "-e", json.dumps({"compose_app_release": "1.0.0",
-                                                                  "compose_app_canary_seconds": 1}),
+    # Back to go-live's release for the tests that follow.
+    back = run_playbook("playbooks/rollback.yml", "-e", json.dumps({"compose_app_rollback_to": "1.0.0"}),
                         json_output=False)
     assert back.rc == 0, back.output[-3000:]
 
