@@ -460,12 +460,17 @@ def test_empty_server_list_removes_the_file_and_the_placeholder_gets_no_traffic(
         assert request(name, "/api/")[2] == "api-a"
 
 
-def test_backends_refused_by_nginx_leave_the_previous_file_and_nginx_untouched():
+def test_backends_refused_by_nginx_never_reach_the_live_file_and_nginx_is_untouched():
     before = {name: (md5(name, "%s/quiz_web/%s.conf" % (UPSTREAMS, peer(name))), master_pid(name)) for name in HOSTS}
+    for name in HOSTS:
+        start_watch(name, "%s/quiz_web/%s.conf" % (UPSTREAMS, peer(name)))
     rc, out = run("backends.yml", {
         "edge_backends_fail_timeout": "10x",
         "edge_test_backends": {"quiz_web": [{"address": "127.0.0.1", "port": 8012, "weight": 2}]}})
+    seen = {name: stop_watch(name) for name in HOSTS}
     assert rc != 0, out
+    # The live file never held the refused line, not even for a moment.
+    assert seen == {name: {before[name][0]} for name in HOSTS}, seen
     assert "nginx -t refused it" in out, out
     assert 'invalid parameter "fail_timeout=10x"' in out, out
     for name in HOSTS:
@@ -515,15 +520,15 @@ def test_bad_security_settings_fail_before_any_change_naming_each_variable():
     assert "Install the nginx packages" not in out
 
 
-def start_watch(name):
-    """Record the checksum of the live edge configuration every 20 ms (120 s at most), as
-    a reload, a restart or a reboot at that moment would find it."""
+def start_watch(name, path=CONF):
+    """Record the checksum of a live file every 20 ms (120 s at most), as a reload, a
+    restart or a reboot at that moment would find it."""
     host = get(name)
     host.run("systemctl stop edge-watch; rm -f /tmp/edge-watch.txt")
     started = host.run(
         "systemd-run --unit edge-watch sh -c %s",
         "end=$(($(date +%%s) + 120)); while [ $(date +%%s) -lt $end ]; do md5sum %s; sleep 0.02; done"
-        " > /tmp/edge-watch.txt" % CONF)
+        " > /tmp/edge-watch.txt" % path)
     assert started.rc == 0, started.stderr
 
 

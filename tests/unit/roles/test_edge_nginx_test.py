@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, aiquiz.ops maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The edge role's candidate test (roles/edge/files/aiquiz-nginx-test-candidate),
+"""The edge role's candidate test (roles/edge/files/aiquiz_nginx_test_candidate.py),
 run against a live tree in a temporary directory and a stand-in for nginx that
 follows includes as nginx does and refuses two kinds of values: one with a
 file:line (a bad time), one without (a bad group list, as OpenSSL reports it).
@@ -20,7 +20,7 @@ import textwrap
 import pytest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
-SCRIPT = os.path.join(ROOT, 'roles', 'edge', 'files', 'aiquiz-nginx-test-candidate')
+SCRIPT = os.path.join(ROOT, 'roles', 'edge', 'files', 'aiquiz_nginx_test_candidate.py')
 
 FAKE_NGINX = textwrap.dedent('''\
     #!%s
@@ -97,11 +97,11 @@ def snapshot(directory):
     return sorted((str(path), path.read_bytes() if path.is_file() else None) for path in directory.rglob('*'))
 
 
-def run(tool, tree, text, capsys):
+def run(tool, tree, text, capsys, extra=()):
     tree['candidate'].write_text(text)
     before = snapshot(tree['etc'])
     rc = tool.main([str(tree['live']), str(tree['candidate']), '--main', str(tree['etc'] / 'nginx.conf'),
-                    '--nginx', tree['nginx']])
+                    '--nginx', tree['nginx']] + list(extra))
     # The live tree is never touched, and the temporary one is gone.
     assert snapshot(tree['etc']) == before
     assert list(tree['tmp'].iterdir()) == []
@@ -141,10 +141,70 @@ def test_error_without_a_line_names_the_variable_whose_value_nginx_quotes(tool, 
 
 
 def test_refused_line_without_a_marker_still_shows_nginx_message(tool, tree, capsys):
-    rc, err = run(tool, tree, 'proxy_read_timeout 10x;\n', capsys)
+    rc, err = run(tool, tree, 'server_tokens off;  # edge_x\nproxy_read_timeout 10x;\n', capsys)
     assert rc == 1
-    assert err.splitlines()[0] == 'no variable of %s marks the refused line' % tree['live']
-    assert '"proxy_read_timeout" directive invalid value in %s:1' % tree['live'] in err
+    assert err.splitlines() == ['no variable marks the refused line',
+                                'nginx: [emerg] "proxy_read_timeout" directive invalid value in %s:2' % tree['live']]
+    # A file with no markers at all: nginx's message alone.
+    rc, err = run(tool, tree, 'proxy_read_timeout 10x;\n', capsys)
+    assert err.splitlines() == ['nginx: [emerg] "proxy_read_timeout" directive invalid value in %s:1' % tree['live']]
+
+
+def test_several_candidates_new_files_and_removals_in_one_test(tool, tree, tmp_path, capsys):
+    upstreams = tree['etc'] / 'aiquiz' / 'upstreams'
+    (upstreams / 'quiz_web').mkdir(parents=True)
+    (upstreams / 'quiz_api').mkdir()
+    (upstreams / 'quiz_web' / 'app2.conf').write_text('# app2 web\n')
+    (upstreams / 'quiz_api' / 'app1.conf').write_text('# app1 api, removed\n')
+    (tree['etc'] / 'conf.d' / 'upstreams.conf').write_text('include %s/*/*.conf;\n' % upstreams)
+    web = tmp_path / 'web.candidate'
+    web.write_text('# app1 web, new\n')
+    rc, err = run(tool, tree, 'proxy_read_timeout 30s;\n', capsys, extra=[
+        str(upstreams / 'quiz_web' / 'app1.conf'), str(web), '--remove', str(upstreams / 'quiz_api' / 'app1.conf')])
+    assert (rc, err) == (0, '')
+    read = tree['log'].read_text().split('\n')
+    assert str(upstreams / 'quiz_web' / 'app2.conf') in read
+    assert str(upstreams / 'quiz_api' / 'app1.conf') not in read
+    assert [path for path in read if path.endswith('/quiz_web/app1.conf')] == [
+        path for path in read if path.startswith(str(tree['tmp'])) and path.endswith('/quiz_web/app1.conf')]
+    # A refusal in one of them names its live path.
+    web.write_text('proxy_read_timeout 10x;\n')
+    rc, err = run(tool, tree, 'proxy_read_timeout 30s;  # edge_proxy_read_timeout\n', capsys, extra=[
+        str(upstreams / 'quiz_web' / 'app1.conf'), str(web)])
+    assert rc == 1
+    assert err.splitlines() == [
+        'no variable marks the refused line',
+        'nginx: [emerg] "proxy_read_timeout" directive invalid value in %s:1' % (upstreams / 'quiz_web' / 'app1.conf')]
+
+
+def test_linked_site_private_keys_and_foreign_paths(tool, tree, tmp_path, capsys, monkeypatch):
+    etc = tree['etc']
+    (etc / 'sites-available').mkdir()
+    (etc / 'sites-available' / 'site').write_text('proxy_read_timeout 5s;\n')
+    (etc / 'sites-enabled' / 'site').unlink()
+    (etc / 'sites-enabled' / 'site').symlink_to(etc / 'sites-available' / 'site')
+    (etc / 'keys').mkdir()
+    (etc / 'keys' / 'edge.key').write_text('PRIVATE\n')
+    (etc / 'conf.d' / 'foreign.conf').write_text('# /opt%s/x stays as it is\n' % etc)
+    seen = {}
+    real_place = tool.build_tree
+
+    def spy(main, candidates, workdir):
+        test_main = real_place(main, candidates, workdir)
+        seen['key'] = os.path.islink(os.path.join(workdir, 'keys', 'edge.key'))
+        with open(os.path.join(workdir, 'conf.d', 'foreign.conf')) as handle:
+            seen['foreign'] = handle.read()
+        return test_main
+    monkeypatch.setattr(tool, 'build_tree', spy)
+    # The site, through its link, is the candidate: refused.
+    site = tmp_path / 'site.candidate'
+    site.write_text('proxy_read_timeout 10x;\n')
+    rc = tool.main([str(etc / 'sites-available' / 'site'), str(site), '--main', str(etc / 'nginx.conf'),
+                    '--nginx', tree['nginx']])
+    assert rc == 1
+    assert 'invalid value in %s/sites-enabled/site:1' % etc in capsys.readouterr().err
+    # Keys are linked, never copied; another tree's path is not rewritten.
+    assert seen == {'key': True, 'foreign': '# /opt%s/x stays as it is\n' % etc}
 
 
 def test_first_run_without_a_live_file(tool, tree, capsys):
