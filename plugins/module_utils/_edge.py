@@ -4,7 +4,8 @@
 """Upstream server files of the edge's nginx (module nginx_backends).
 
 Pure functions (validation, rendering, planning) and the few that touch the
-host (atomic writes, nginx -t, reload and the wait for the old workers), kept
+host (the candidate test, atomic writes, reload and the wait for the old
+workers), kept
 apart so that the unit tests run the first kind directly and the second kind
 against a temporary directory and stand-in commands.
 """
@@ -14,7 +15,9 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 import time
 
 from ansible_collections.aiquiz.ops.plugins.module_utils import _files
@@ -132,6 +135,27 @@ def write_atomic(path, text, mode=0o644):
     _files.write_atomic(path, text, mode)
 
 
+def test_candidates(changes, command, timeout=180):
+    """(rc, output) of the candidate test (command: an argv, the edge role's
+    aiquiz_nginx_test_candidate.py with its interpreter): the new text of
+    every changed file, or its removal, tested with the whole nginx
+    configuration before anything under the live tree changes."""
+    workdir = tempfile.mkdtemp(prefix='aiquiz-nginx-backends-')
+    try:
+        argv, removed = list(command), []
+        for index, change in enumerate(changes):
+            if change['after'] is None:
+                removed += ['--remove', change['path']]
+                continue
+            candidate = os.path.join(workdir, '%d.conf' % index)
+            with open(candidate, 'w', encoding='utf-8') as handle:
+                handle.write(change['after'])
+            argv += [change['path'], candidate]
+        return run(argv + removed, timeout=timeout)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def apply(changes):
     for change in changes:
         if change['after'] is None:
@@ -139,15 +163,6 @@ def apply(changes):
                 os.unlink(change['path'])
         else:
             write_atomic(change['path'], change['after'])
-
-
-def revert(changes):
-    for change in changes:
-        if change['before'] is None:
-            if os.path.exists(change['path']):
-                os.unlink(change['path'])
-        else:
-            write_atomic(change['path'], change['before'])
 
 
 def children(pid, proc='/proc'):

@@ -13,10 +13,11 @@ description:
   - Writes C(<dir>/<upstream>/<source>.conf) for every upstream in O(upstreams), one
     C(server address:port weight=N max_fails=M fail_timeout=T;) line per server. An empty list of servers removes
     the file. Files are replaced atomically (written beside, then renamed).
-  - Only when a file changed - C(nginx -t) once for all of them (when nginx refuses, every file is put back as it
-    was, nginx is not reloaded and the module fails with nginx's message), one graceful reload, then a wait until the
-    workers of the previous configuration have exited (they finish their requests first), at most
-    O(drain_timeout) seconds.
+  - Only when a file changed - one test of all of them with the whole configuration before any of them lands
+    (O(test_script), C(nginx -t) on a private mirror of C(/etc/nginx) with the new files in place; when nginx
+    refuses, no file changes, nginx is not reloaded and the module fails with nginx's message), then the files, one
+    graceful reload, and a wait until the workers of the previous configuration have exited (they finish their
+    requests first), at most O(drain_timeout) seconds.
   - Each upstream's directory must exist (the edge role creates one per declared upstream, with an C(include) of
     its C(*.conf) files and a placeholder server); an undeclared upstream fails before any change.
   - The C(backends) entry point of the C(aiquiz.ops.edge) role calls it delegated to the edge host, one call per
@@ -80,6 +81,13 @@ options:
       - A comment line put first in every file, for example Ansible's managed-file notice.
     type: str
     default: ''
+  test_script:
+    description:
+      - Python script that tests the changed files with the whole nginx configuration before they land, run with the
+        module's interpreter as C(<test_script> LIVE CANDIDATE ... --remove LIVE ...). The edge role installs it.
+        Missing, the module fails before any change.
+    type: path
+    default: /usr/local/lib/aiquiz_nginx_test_candidate.py
 notes:
   - Needs root on the edge host. Runs on the target with the Python standard library only.
 seealso:
@@ -132,6 +140,9 @@ drain:
   sample: {drained: true, seconds: 0.41, old_workers: 2, left: 0}
 """
 
+import os
+import sys
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.aiquiz.ops.plugins.module_utils import _edge
@@ -147,6 +158,7 @@ def argument_spec():
         drain_timeout=dict(type='float', default=30),
         service=dict(type='str', default='nginx.service'),
         header=dict(type='str', default=''),
+        test_script=dict(type='path', default='/usr/local/lib/aiquiz_nginx_test_candidate.py'),
     )
 
 
@@ -168,13 +180,17 @@ def main():
     if not changes or module.check_mode:
         module.exit_json(**result)
 
-    _edge.apply(changes)
-    rc, out = _edge.run(['nginx', '-t'])
-    if rc != 0:
-        _edge.revert(changes)
+    if not os.path.isfile(p['test_script']):
         result['changed'] = False
-        module.fail_json(msg='nginx -t refused it; %s %s as it was and nginx was not reloaded: %s'
+        module.fail_json(msg='the candidate test %s is missing on the edge host: apply the edge role there first '
+                             '(nothing was changed)' % p['test_script'], **result)
+    # Tested before they land: the live files never hold what nginx refuses.
+    rc, out = _edge.test_candidates(changes, [sys.executable, p['test_script']])
+    if rc != 0:
+        result['changed'] = False
+        module.fail_json(msg='nginx -t refused it; %s %s unchanged and nginx was not reloaded: %s'
                              % (', '.join(files), 'is' if len(files) == 1 else 'are', out), **result)
+    _edge.apply(changes)
     error, info = _edge.reload_and_drain(p['service'], p['drain_timeout'])
     result.update(reloaded=bool(info), drain=info)
     if error:

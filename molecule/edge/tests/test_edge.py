@@ -5,7 +5,9 @@ Each instance runs test backends on loopback (prepare.yml): quiz_web on
 converge.yml applies the role, then each instance feeds the other one's
 upstreams through the backends entry point, delegated, as compose_app does
 (backends.yml). Requests go to the instance's own nginx on loopback, from
-127.0.0.2 (exempt from the rate limit) unless a test says otherwise.
+127.0.0.2 (exempt from the rate limit) unless a test says otherwise. Every
+backend records each request it receives, with its headers, in
+/srv/edge-test/<port>.requests.jsonl and answers them as JSON on /echo.
 """
 
 import json
@@ -27,6 +29,15 @@ NAME = "edge.molecule.test"
 CONF = "/etc/nginx/conf.d/aiquiz-edge.conf"
 UPSTREAMS = "/etc/nginx/aiquiz/upstreams"
 ACCESS_LOG = "/var/log/nginx/edge-access.log"
+BACKEND_LOGS = "/srv/edge-test/*.requests.jsonl"
+HSTS = "max-age=63072000; includeSubDomains"
+# molecule.yml: edge-debian12 opts in to HSTS preload and trusts 127.0.0.3
+# as a proxy; edge-debian13 keeps the defaults (no preload, no proxy).
+HSTS_SENT = {"edge-debian12": HSTS + "; preload", "edge-debian13": HSTS}
+TRUSTED_PROXY = "127.0.0.3"
+TRUSTS_PROXY = {"edge-debian12": True, "edge-debian13": False}
+# edge-debian12 also refuses handshakes without the SNI of one of the names.
+REJECTS_UNKNOWN_SNI = {"edge-debian12": True, "edge-debian13": False}
 
 
 def get(name):
@@ -52,6 +63,40 @@ def request(name, path="/", scheme="https", source="127.0.0.2"):
         key, value = (line.split(":", 1) + [""])[:2]
         headers[key.strip().lower()] = value.strip()
     return status, headers, body.strip()
+
+
+def fetch(name, url, *options, resolve=NAME, source="127.0.0.2"):
+    """(status, headers, body) of one curl request to the instance's own nginx,
+    `resolve` (the name curl sends as SNI) pointing at 127.0.0.1; status 0
+    and curl's error as the body when no HTTP answer came."""
+    port = "80" if url.startswith("http:") else "443"
+    done = get(name).run(
+        "curl -sSk --max-time 10 -i --interface %s --resolve %s:%s:127.0.0.1 " + " ".join(["%s"] * len(options)) + " %s",
+        source, resolve, port, *options, url)
+    if done.rc != 0 and not done.stdout:
+        return 0, {}, done.stderr.strip()
+    head, body = (done.stdout.replace("\r\n", "\n").split("\n\n", 1) + [""])[:2]
+    lines = head.split("\n")
+    headers = {}
+    for line in lines[1:]:
+        key, value = (line.split(":", 1) + [""])[:2]
+        headers[key.strip().lower()] = value.strip()
+    return int(lines[0].split()[1]), headers, body.strip()
+
+
+def arrived(name, probe):
+    """The requests holding `probe` that reached any test backend of the instance."""
+    out = get(name).run("cat " + BACKEND_LOGS + " | grep -F %s", probe).stdout
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def echoed_headers(body):
+    """The headers an upstream received (its /echo answer), by lower-case name;
+    a header that arrived twice fails the test."""
+    pairs = json.loads(body)["headers"]
+    names = [key.lower() for key, _value in pairs]
+    assert len(names) == len(set(names)), pairs
+    return dict((key.lower(), value) for key, value in pairs)
 
 
 def statuses(name, count, path="/", source="127.0.0.1"):
@@ -122,11 +167,114 @@ def test_http_redirects_to_https_and_serves_acme_challenges(name):
 
 
 @pytest.mark.parametrize("name", HOSTS)
+def test_request_for_an_unknown_host_never_reaches_an_upstream(name):
+    probe = uuid.uuid4().hex
+    url = "https://%s/?probe=%s-%s"
+    attempts = {
+        "Host header, HTTP/2": fetch(name, url % (NAME, probe, 1), "-H", "Host: evil.example"),
+        "Host header, HTTP/1.1": fetch(name, url % (NAME, probe, 2), "--http1.1", "-H", "Host: evil.example"),
+        "SNI and Host": fetch(name, url % ("evil.example", probe, 3), resolve="evil.example"),
+        "no SNI (an address)": fetch(name, url % ("127.0.0.1", probe, 4), "-H", "Host: evil.example"),
+        "absolute request target": fetch(name, url % (NAME, probe, 5), "--http1.1",
+                                         "--request-target", "https://evil.example/?probe=%s-5" % probe),
+        "plain HTTP": fetch(name, "http://%s/?probe=%s-6" % (NAME, probe), "-H", "Host: evil.example"),
+    }
+    no_handshake = ("SNI and Host", "no SNI (an address)") if REJECTS_UNKNOWN_SNI[name] else ()
+    for what, (status, headers, body) in attempts.items():
+        if what in no_handshake:
+            # edge_tls_reject_unknown_sni: the TLS handshake itself fails.
+            assert (status, headers) == (0, {}) and "unrecognized name" in body, (what, status, headers, body)
+            continue
+        # 421 Misdirected Request, from the edge itself.
+        assert status == 421, (what, status, headers, body)
+        assert "web-a" not in body and "location" not in headers, (what, headers, body)
+    # No backend saw any of them.
+    assert arrived(name, probe) == []
+    # The configured names still work, also (unless SNI is required) from a
+    # client that sends no SNI (an address: the lab's own tests do that) but
+    # the right Host.
+    known = [(NAME, "https://%s/?probe=%s-ok" % (NAME, probe)),
+             ("www." + NAME, "https://www.%s/?probe=%s-ok" % (NAME, probe))]
+    if not REJECTS_UNKNOWN_SNI[name]:
+        known.append((NAME, "https://127.0.0.1/?probe=%s-ok" % probe))
+    for host_name, url in known:
+        status, _headers, body = fetch(name, url, "-H", "Host: " + host_name, resolve=host_name)
+        assert (status, body) == (200, "web-a"), (url, status, body)
+    assert [entry["path"] for entry in arrived(name, probe)] == ["/?probe=%s-ok" % probe] * len(known)
+
+
+FORGED = {
+    "X-Forwarded-For": "203.0.113.66",
+    "X-Real-IP": "203.0.113.66",
+    "Forwarded": "for=203.0.113.66;proto=http;host=evil.example",
+    "X-Forwarded-Host": "evil.example",
+    "X-Forwarded-Proto": "http",
+    "X-Forwarded-Port": "8080",
+    "X-Forwarded-Prefix": "/evil",
+}
+
+
+def forged_options(headers):
+    return [part for key, value in headers.items() for part in ("-H", "%s: %s" % (key, value))]
+
+
+@pytest.mark.parametrize("name", HOSTS)
+def test_forged_forwarding_headers_never_reach_the_upstream(name):
+    probe = uuid.uuid4().hex
+    status, _headers, body = fetch(name, "https://%s/echo?probe=%s" % (NAME, probe), *forged_options(FORGED))
+    assert status == 200, body
+    seen = echoed_headers(body)
+    # Only what nginx knows itself: the client's address, https, the name it answered.
+    assert seen["x-forwarded-for"] == "127.0.0.2", seen
+    assert seen["x-real-ip"] == "127.0.0.2", seen
+    assert seen["x-forwarded-proto"] == "https", seen
+    assert seen["x-forwarded-host"] == NAME, seen
+    assert seen["x-forwarded-port"] == "443", seen
+    assert seen["host"] == NAME, seen
+    assert "forwarded" not in seen and "x-forwarded-prefix" not in seen, seen
+    assert "203.0.113.66" not in body and "evil" not in body, body
+    entry = json.loads(get(name).check_output("grep -F %s %s | tail -n 1", probe, ACCESS_LOG))
+    assert entry["remote_addr"] == "127.0.0.2", entry
+
+
+@pytest.mark.parametrize("name", HOSTS)
+def test_client_address_is_taken_from_x_forwarded_for_only_behind_a_trusted_proxy(name):
+    probe = uuid.uuid4().hex
+    # The proxy appends the address it saw; what the client put before it is not trusted.
+    status, _headers, body = fetch(name, "https://%s/echo?probe=%s" % (NAME, probe), "-H",
+                                   "X-Forwarded-For: 203.0.113.66, 198.51.100.7", source=TRUSTED_PROXY)
+    assert status == 200, body
+    client = "198.51.100.7" if TRUSTS_PROXY[name] else TRUSTED_PROXY
+    seen = echoed_headers(body)
+    assert (seen["x-forwarded-for"], seen["x-real-ip"]) == (client, client), seen
+    assert "203.0.113.66" not in body, body
+    entry = json.loads(get(name).check_output("grep -F %s %s | tail -n 1", probe, ACCESS_LOG))
+    assert entry["remote_addr"] == client, entry
+
+
+@pytest.mark.parametrize("name", HOSTS)
+def test_hsts_two_years_with_subdomains_on_every_https_response_and_never_on_http(name):
+    # Upstream answers (200, 404) and nginx's own errors (413) alike.
+    answers = {
+        "/": request(name, "/"),
+        "/api/": request(name, "/api/"),
+        "upstream 404": request(name, "/missing"),
+        "nginx 413": fetch(name, "https://%s/" % NAME, "--http1.1", "-X", "POST", "-H", "Content-Length: 99999999"),
+    }
+    assert [answer[0] for answer in answers.values()] == [200, 200, 404, 413], answers
+    for what, (_status, headers, _body) in answers.items():
+        assert headers.get("strict-transport-security") == HSTS_SENT[name], (what, headers)
+    # Plain HTTP only redirects; a browser ignores HSTS there, and the edge does not send it.
+    status, headers = request(name, "/", scheme="http")[:2]
+    assert status == 301 and "strict-transport-security" not in headers, headers
+
+
+@pytest.mark.parametrize("name", HOSTS)
 def test_security_headers_on_every_https_response(name):
     for path in ("/", "/api/"):
         status, headers = request(name, path)[:2]
         assert status == 200
-        assert headers["strict-transport-security"] == "max-age=63072000"
+        assert headers["strict-transport-security"] == HSTS_SENT[name]
         assert headers["x-content-type-options"] == "nosniff"
         assert headers["x-frame-options"] == "DENY"
         assert headers["referrer-policy"] == "strict-origin-when-cross-origin"
@@ -167,6 +315,26 @@ def test_bootstrap_key_is_private_and_certificate_names_the_servers(name):
 
 
 @pytest.mark.parametrize("name", HOSTS)
+def test_handshake_without_a_known_name_shows_no_name_of_the_edge(name):
+    host = get(name)
+    catchall = "/etc/nginx/aiquiz/bootstrap/catchall"
+    for sni in ("", " -servername evil.example"):
+        out = host.run("echo | openssl s_client -connect 127.0.0.1:443" + sni
+                       + " 2>&1 | openssl x509 -noout -subject -ext subjectAltName 2>&1").stdout
+        assert NAME not in out, (sni, out)
+        if REJECTS_UNKNOWN_SNI[name]:
+            # No handshake, no certificate.
+            assert "CN" not in out, (sni, out)
+        else:
+            assert "CN = invalid" in out or "CN=invalid" in out, (sni, out)
+    if REJECTS_UNKNOWN_SNI[name]:
+        assert not host.file(catchall + ".key").exists
+    else:
+        key = host.file(catchall + ".key")
+        assert (key.mode, key.user, key.group) == (0o600, "root", "root")
+
+
+@pytest.mark.parametrize("name", HOSTS)
 def test_access_log_is_one_json_object_per_request(name):
     probe = uuid.uuid4().hex
     assert request(name, "/api/?probe=" + probe)[0] == 200
@@ -198,12 +366,13 @@ def test_rate_limit_answers_429_beyond_the_burst_except_for_exempt_clients(name)
 
 
 def start_load(name):
-    """Requests in a row from 127.0.0.2 (exempt from the rate limit) until stop_load, 120 s at most."""
+    """Requests in a row from 127.0.0.2 (exempt from the rate limit) until stop_load, 120 s at most.
+    One status per line, flushed at once (stdbuf): stopping curl loses none."""
     host = get(name)
     host.run("systemctl stop edge-load; rm -f /tmp/edge-load.txt")
     started = host.run(
         "systemd-run --unit edge-load sh -c %s",
-        "timeout 120 curl -sk --max-time 5 --interface 127.0.0.2 --resolve %s:443:127.0.0.1 -o /dev/null"
+        "timeout 120 stdbuf -oL curl -sk --max-time 5 --interface 127.0.0.2 --resolve %s:443:127.0.0.1 -o /dev/null"
         " -w '%%{http_code}\\n' 'https://%s/?n=[1-100000]' > /tmp/edge-load.txt" % (NAME, NAME))
     assert started.rc == 0, started.stderr
 
@@ -291,12 +460,17 @@ def test_empty_server_list_removes_the_file_and_the_placeholder_gets_no_traffic(
         assert request(name, "/api/")[2] == "api-a"
 
 
-def test_backends_refused_by_nginx_leave_the_previous_file_and_nginx_untouched():
+def test_backends_refused_by_nginx_never_reach_the_live_file_and_nginx_is_untouched():
     before = {name: (md5(name, "%s/quiz_web/%s.conf" % (UPSTREAMS, peer(name))), master_pid(name)) for name in HOSTS}
+    for name in HOSTS:
+        start_watch(name, "%s/quiz_web/%s.conf" % (UPSTREAMS, peer(name)))
     rc, out = run("backends.yml", {
         "edge_backends_fail_timeout": "10x",
         "edge_test_backends": {"quiz_web": [{"address": "127.0.0.1", "port": 8012, "weight": 2}]}})
+    seen = {name: stop_watch(name) for name in HOSTS}
     assert rc != 0, out
+    # The live file never held the refused line, not even for a moment.
+    assert seen == {name: {before[name][0]} for name in HOSTS}, seen
     assert "nginx -t refused it" in out, out
     assert 'invalid parameter "fail_timeout=10x"' in out, out
     for name in HOSTS:
@@ -331,15 +505,61 @@ def test_route_to_an_unknown_upstream_fails_before_any_change():
     assert "Install the nginx packages" not in out
 
 
-def test_invalid_value_is_refused_by_nginx_and_the_old_configuration_stays_served():
-    name = "edge-debian13"
-    before = (md5(name, CONF), master_pid(name))
-    rc, out = run("converge.yml", {"edge_proxy_read_timeout": "10x"}, limit=name)
+def test_bad_security_settings_fail_before_any_change_naming_each_variable():
+    rc, out = run("converge.yml", {
+        "edge_hsts_preload": True, "edge_hsts_include_subdomains": False,
+        "edge_trusted_proxies": ["10.0.0.0/33", "proxy.example"],
+        "edge_tls_curves": ["X25519", "X448;ssl_ciphers NULL"]}, limit="edge-debian13")
     assert rc != 0, out
-    assert "nginx refused the edge configuration of %s" % name in out, out
-    assert '"proxy_read_timeout" directive invalid value' in out, out
+    text = " ".join(out.split())
+    assert ("edge_hsts_preload: the preload list needs edge_hsts_include_subdomains: true and edge_hsts_max_age"
+            " of 31536000 (a year) or more, not False and 63072000") in text, out
+    assert 'edge_trusted_proxies[0]: "10.0.0.0/33" is not an IPv4 or IPv6 address or CIDR' in text, out
+    assert 'edge_trusted_proxies[1]: "proxy.example" is not an IPv4 or IPv6 address or CIDR' in text, out
+    assert 'edge_tls_curves[1]: "X448;ssl_ciphers NULL" is not an OpenSSL group name' in text, out
+    assert "Install the nginx packages" not in out
+
+
+def start_watch(name, path=CONF):
+    """Record the checksum of a live file every 20 ms (120 s at most), as a reload, a
+    restart or a reboot at that moment would find it."""
+    host = get(name)
+    host.run("systemctl stop edge-watch; rm -f /tmp/edge-watch.txt")
+    started = host.run(
+        "systemd-run --unit edge-watch sh -c %s",
+        "end=$(($(date +%%s) + 120)); while [ $(date +%%s) -lt $end ]; do md5sum %s; sleep 0.02; done"
+        " > /tmp/edge-watch.txt" % path)
+    assert started.rc == 0, started.stderr
+
+
+def stop_watch(name):
+    host = get(name)
+    host.run("systemctl stop edge-watch")
+    return {line.split()[0] for line in host.file("/tmp/edge-watch.txt").content_string.splitlines() if line.strip()}
+
+
+@pytest.mark.parametrize("variable, value, refused", [
+    # nginx names the line: "proxy_read_timeout" directive invalid value in ...:<line>
+    ("edge_proxy_read_timeout", "10x", '"proxy_read_timeout" directive invalid value'),
+    # OpenSSL refuses the group list; nginx names no line.
+    ("edge_tls_curves", ["X25519", "X448x"], 'SSL_CTX_set1_curves_list("X25519:X448x") failed'),
+])
+def test_value_nginx_refuses_never_reaches_the_live_file_and_is_named(variable, value, refused):
+    name = "edge-debian13"
+    before = (md5(name, CONF), master_pid(name), reloads(name))
+    start_watch(name)
+    rc, out = run("converge.yml", {variable: value}, limit=name)
+    seen = stop_watch(name)
+    assert rc != 0, out
+    # The live file never held the refused value, not even for a moment.
+    assert seen == {before[0]}, seen
+    text = " ".join(out.split())
+    assert "nginx refused the edge configuration of %s" % name in text, out
+    assert refused in text, out
+    # The message names the variable the refused line comes from.
+    assert "set by %s" % variable in text, out
     assert "RUNNING HANDLER" not in out
-    assert (md5(name, CONF), master_pid(name)) == before
+    assert (md5(name, CONF), master_pid(name), reloads(name)) == before
     assert get(name).check_output("ls /etc/nginx/conf.d").split() == ["aiquiz-edge.conf"]
     assert get(name).run("nginx -t").rc == 0
     assert request(name, "/")[:1] == (200,) and request(name, "/")[2] == "web-a"

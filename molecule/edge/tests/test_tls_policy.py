@@ -4,15 +4,17 @@ seen from inside, with aiquiz.ops.certificate_inventory.
 sslyze (in the project's venv) scans each instance from the controller at the
 instance's address on the Docker network of the scenario's containers (they
 publish no port), with the SNI name edge.molecule.test: only TLS 1.2 and 1.3,
-no weak or non-forward-secret cipher suite, HSTS of at least a year.
+no weak or non-forward-secret cipher suite, only the key exchange groups of
+Mozilla's intermediate profile, HSTS of two years. A client that offers only
+other groups (secp521r1, X448) gets no handshake.
 
 The self-signed bootstrap certificate has no issuing CA to verify against, so
 the last tests give the edge a certificate from a CA made here (root,
 intermediate, leaf per instance) through the role's own variables
 (edge_tls_certificate, edge_tls_certificate_key, as the tls role sets them),
 check with sslyze that the chain the edge sends verifies against that root
-for edge.molecule.test, and check that the module, run on the instance,
-agrees. The instances get their bootstrap certificate back at the end.
+for edge.molecule.test, that sslyze's Mozilla intermediate compliance check
+passes as a whole, and that the module, run on the instance, agrees. The instances get their bootstrap certificate back at the end.
 """
 
 import base64
@@ -21,6 +23,8 @@ import json
 import os
 import pathlib
 import subprocess
+
+import re
 
 import pytest
 import testinfra
@@ -38,6 +42,13 @@ from sslyze import (
     ServerScanRequest,
     ServerScanStatusEnum,
 )
+from sslyze.mozilla_tls_profile.tls_config_checker import (
+    SCAN_COMMANDS_NEEDED_BY_MOZILLA_CHECKER,
+    MozillaTlsConfiguration,
+    ServerNotCompliantWithTlsConfiguration,
+    TlsConfigurationEnum,
+    check_server_against_tls_configuration,
+)
 
 from conftest import ansible_playbook
 
@@ -50,7 +61,8 @@ INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 HOSTS = ("edge-debian12", "edge-debian13")
 NAME = "edge.molecule.test"
 ISSUED = "/etc/nginx/aiquiz/policy-test"
-ONE_YEAR = 365 * 24 * 3600
+TWO_YEARS = 63072000
+INTERMEDIATE = MozillaTlsConfiguration.get(TlsConfigurationEnum.MOZILLA_INTERMEDIATE)
 REFUSED_PROTOCOLS = {
     "SSL 2.0": ScanCommand.SSL_2_0_CIPHER_SUITES,
     "SSL 3.0": ScanCommand.SSL_3_0_CIPHER_SUITES,
@@ -98,7 +110,8 @@ def scan(commands, extra=None):
 @pytest.fixture(scope="module")
 def scans():
     """Protocols, cipher suites and headers of the edge as the scenario converged it."""
-    return scan(list(REFUSED_PROTOCOLS.values()) + list(ACCEPTED_PROTOCOLS.values()) + [ScanCommand.HTTP_HEADERS])
+    return scan(list(REFUSED_PROTOCOLS.values()) + list(ACCEPTED_PROTOCOLS.values())
+                + [ScanCommand.HTTP_HEADERS, ScanCommand.ELLIPTIC_CURVES])
 
 
 def attempt(scans, name, command):
@@ -137,10 +150,47 @@ def test_no_weak_or_non_forward_secret_cipher_suite(scans, name):
 
 
 @pytest.mark.parametrize("name", HOSTS)
-def test_hsts_is_sent_for_at_least_a_year(scans, name):
+def test_only_the_key_exchange_groups_of_mozilla_intermediate(scans, name):
+    curves = attempt(scans, name, ScanCommand.ELLIPTIC_CURVES)
+    assert curves.supports_ecdh_key_exchange
+    supported = {curve.name for curve in curves.supported_curves}
+    # X25519, prime256v1 (secp256r1) and secp384r1: no more, no fewer.
+    assert supported == INTERMEDIATE.tls_curves, (supported, [c.name for c in curves.rejected_curves])
+
+
+def temp_key(output):
+    """The key exchange s_client reports ("Server Temp Key" in OpenSSL 3.0, "Peer" in 3.5)."""
+    found = re.search(r"(?:Server|Peer) Temp Key: (?:ECDH, )?([A-Za-z0-9]+)", output)
+    return found.group(1) if found else None
+
+
+@pytest.mark.parametrize("name", HOSTS)
+def test_handshake_offering_only_other_groups_fails(name):
+    host = get(name)
+    s_client = "echo | openssl s_client -connect 127.0.0.1:443 -servername %s %s -groups %s 2>&1"
+    # TLS 1.3: a client offering only secp521r1 or only X448 gets no handshake.
+    for group in ("secp521r1", "X448"):
+        done = host.run(s_client % (NAME, "-tls1_3", group))
+        assert done.rc != 0 and "alert handshake failure" in done.stdout, (group, done.stdout)
+    for group in ("X25519", "prime256v1", "secp384r1"):
+        done = host.run(s_client % (NAME, "-tls1_3", group))
+        assert done.rc == 0 and temp_key(done.stdout) == group, (group, done.stdout)
+    # TLS 1.2 ties the certificate's curve (P-256) to the same list, so the
+    # client offers P-256 too, after the group it prefers: the server never
+    # takes secp521r1 or X448.
+    for group in ("secp521r1", "X448"):
+        done = host.run(s_client % (NAME, "-tls1_2", group + ":prime256v1"))
+        assert done.rc == 0 and temp_key(done.stdout) == "prime256v1", (group, done.stdout)
+    done = host.run(s_client % (NAME, "-tls1_2", "X25519:prime256v1"))
+    assert done.rc == 0 and temp_key(done.stdout) == "X25519", done.stdout
+
+
+@pytest.mark.parametrize("name", HOSTS)
+def test_hsts_is_sent_for_two_years_with_subdomains(scans, name):
     hsts = attempt(scans, name, ScanCommand.HTTP_HEADERS).strict_transport_security_header
     assert hsts is not None
-    assert hsts.max_age >= ONE_YEAR, hsts.max_age
+    assert hsts.max_age >= TWO_YEARS, hsts.max_age
+    assert hsts.include_subdomains
 
 
 # --- a certificate from a CA, through the role's variables ----------------------
@@ -238,6 +288,22 @@ def test_chain_verifies_against_the_issuing_ca_for_the_name(ca_issued, chain_sca
     assert len(supplied[0].verified_certificate_chain) == 3
     others = [r for r in deployment.path_validation_results if r not in supplied]
     assert others and not any(r.was_validation_successful for r in others)
+
+
+@pytest.fixture(scope="module")
+def mozilla_scans(ca_issued):
+    return scan(SCAN_COMMANDS_NEEDED_BY_MOZILLA_CHECKER, ScanCommandsExtraArguments(
+        certificate_info=CertificateInfoExtraArgument(custom_ca_file=ca_issued["root_file"])))
+
+
+@pytest.mark.parametrize("name", HOSTS)
+def test_mozilla_intermediate_compliance(mozilla_scans, name):
+    # The whole check (protocols, suites, groups, certificate, known
+    # vulnerabilities); the certificate chains to the CA made here.
+    try:
+        check_server_against_tls_configuration(mozilla_scans[name], INTERMEDIATE)
+    except ServerNotCompliantWithTlsConfiguration as error:
+        pytest.fail("%s: %s" % (name, error.issues))
 
 
 def inventory_on(name, args):

@@ -39,9 +39,10 @@ def updir(tmp_path):
 
 @pytest.fixture
 def fake_nginx(tmp_path, monkeypatch):
-    """nginx and systemctl stand-ins on PATH: a 'master' process with one
-    'worker' child; reload ends the worker as nginx ends an old worker.
-    nginx -t fails while <bin>/refuse exists."""
+    """The candidate test and systemctl stand-ins: a 'master' process with one
+    'worker' child; reload ends the worker as nginx ends an old worker. The
+    test fails while <bin>/refuse exists, and records in <bin>/tested which
+    live files existed while it ran."""
     bindir = tmp_path / 'bin'
     bindir.mkdir()
     master = subprocess.Popen([sys.executable, '-c',
@@ -53,8 +54,12 @@ def fake_nginx(tmp_path, monkeypatch):
     worker = int(master.stdout.readline())
     reloads = bindir / 'reloads'
     scripts = {
-        'nginx': '#!/bin/sh\nif [ -e %s/refuse ]; then echo \'nginx: [emerg] invalid parameter "fail_timeout=10x"\'; exit 1; fi\n'
-                 'echo "nginx: configuration file /etc/nginx/nginx.conf test is successful"\n' % bindir,
+        'candidate-test.py': 'import os, sys\n'
+                             'with open(%r, "a") as log:\n'
+                             '    log.writelines(f + "\\n" for f in sys.argv[1:] if os.path.exists(f))\n'
+                             'if os.path.exists(%r):\n'
+                             '    print(\'nginx: [emerg] invalid parameter "fail_timeout=10x"\')\n'
+                             '    sys.exit(1)\n' % (str(bindir / 'tested'), str(bindir / 'refuse')),
         'systemctl': '#!/bin/sh\ncase "$1" in\n  show) echo %d ;;\n  reload) echo x >> %s; kill %d ;;\nesac\n'
                      % (master.pid, reloads, worker),
     }
@@ -111,20 +116,35 @@ def test_plan_lists_only_changed_files_and_refuses_undeclared_upstreams(updir):
     assert info.value.args == ('quiz_nope',)
 
 
-def test_apply_and_revert_restore_the_previous_state(updir):
+def test_apply_writes_and_removes_files(updir):
     first = _edge.plan(str(updir), 'app1', {'quiz_web': WEB, 'quiz_api': WEB}, 3, '10s')
     _edge.apply(first)
     path = updir / 'quiz_web' / 'app1.conf'
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
-    before = path.read_text()
     second = _edge.plan(str(updir), 'app1', {'quiz_web': WEB[:1], 'quiz_api': []}, 3, '10s')
     _edge.apply(second)
     assert not (updir / 'quiz_api' / 'app1.conf').exists()
-    _edge.revert(second)
-    assert path.read_text() == before
-    assert (updir / 'quiz_api' / 'app1.conf').exists()
+    assert path.read_text() == second[1]['after'] and path.read_text().count('server ') == 1
     # No temporary file is left behind.
     assert sorted(os.listdir(updir / 'quiz_web')) == ['app1.conf']
+
+
+def test_candidates_are_passed_as_pairs_and_removals_and_cleaned_up(updir, tmp_path):
+    _edge.apply(_edge.plan(str(updir), 'app1', {'quiz_api': WEB}, 3, '10s'))
+    changes = _edge.plan(str(updir), 'app1', {'quiz_web': WEB, 'quiz_api': []}, 3, '10s')
+    log = tmp_path / 'argv.json'
+    command = tmp_path / 'candidate-test.py'
+    command.write_text('import json, sys\nargs = sys.argv[1:]\n'
+                       'json.dump([args, open(args[1]).read()], open(%r, "w"))\nprint("refused")\nsys.exit(1)\n'
+                       % str(log))
+    rc, out = _edge.test_candidates(changes, [sys.executable, str(command)])
+    assert (rc, out) == (1, 'refused')
+    args, text = json.loads(log.read_text())
+    assert args[0] == str(updir / 'quiz_web' / 'app1.conf') and text == changes[1]['after']
+    assert args[2:] == ['--remove', str(updir / 'quiz_api' / 'app1.conf')]
+    # The candidate files are gone; the live ones untouched.
+    assert not os.path.exists(args[1])
+    assert (updir / 'quiz_api' / 'app1.conf').exists() and not (updir / 'quiz_web' / 'app1.conf').exists()
 
 
 def test_children_reads_parents_from_proc(tmp_path):
@@ -147,12 +167,16 @@ def test_check_mode_reports_the_diff_and_writes_nothing(capsys, updir):
 
 
 def test_one_test_and_one_reload_for_several_upstreams_then_idempotent(capsys, updir, fake_nginx):
-    _bindir, reloads = fake_nginx
-    args = {'dir': str(updir), 'source': 'app1', 'upstreams': {'quiz_web': WEB, 'quiz_api': WEB[:1]}, 'drain_timeout': 5}
+    bindir, reloads = fake_nginx
+    args = {'dir': str(updir), 'source': 'app1', 'upstreams': {'quiz_web': WEB, 'quiz_api': WEB[:1]}, 'drain_timeout': 5,
+            'test_script': str(bindir / 'candidate-test.py')}
     code, result = run_module(capsys, args)
     assert code == 0, result
     assert result['changed'] and result['reloaded']
     assert len(result['files']) == 2
+    # Tested before they were written: only the candidates existed then.
+    tested = (bindir / 'tested').read_text().split()
+    assert len(tested) == 2 and not [path for path in tested if path.startswith(str(updir))]
     assert reloads.read_text().count('x') == 1
     assert result['drain']['drained'] is True and result['drain']['old_workers'] == 1
     assert (updir / 'quiz_api' / 'app1.conf').read_text().count('server ') == 1
@@ -161,19 +185,34 @@ def test_one_test_and_one_reload_for_several_upstreams_then_idempotent(capsys, u
     assert reloads.read_text().count('x') == 1
 
 
-def test_refused_configuration_puts_every_file_back(capsys, updir, fake_nginx):
+def test_refused_configuration_never_reaches_the_live_files(capsys, updir, fake_nginx):
     bindir, reloads = fake_nginx
     _edge.apply(_edge.plan(str(updir), 'app1', {'quiz_web': WEB}, 3, '10s'))
     before = (updir / 'quiz_web' / 'app1.conf').read_text()
+    mtime = (updir / 'quiz_web' / 'app1.conf').stat().st_mtime_ns
     (bindir / 'refuse').write_text('')
     code, result = run_module(capsys, {'dir': str(updir), 'source': 'app1', 'fail_timeout': '10x',
-                                       'upstreams': {'quiz_web': WEB[:1], 'quiz_api': WEB}})
+                                       'upstreams': {'quiz_web': WEB[:1], 'quiz_api': WEB},
+                                       'test_script': str(bindir / 'candidate-test.py')})
     assert code == 1
     assert result['msg'].startswith('nginx -t refused it;')
+    assert 'are unchanged and nginx was not reloaded' in result['msg']
     assert 'invalid parameter "fail_timeout=10x"' in result['msg']
+    assert result['changed'] is False
+    # Never written, not even for a moment.
     assert (updir / 'quiz_web' / 'app1.conf').read_text() == before
+    assert (updir / 'quiz_web' / 'app1.conf').stat().st_mtime_ns == mtime
     assert not (updir / 'quiz_api' / 'app1.conf').exists()
     assert not reloads.exists()
+
+
+def test_missing_candidate_test_fails_before_any_change(capsys, updir, tmp_path):
+    code, result = run_module(capsys, {'dir': str(updir), 'source': 'app1', 'upstreams': {'quiz_web': WEB},
+                                       'test_script': str(tmp_path / 'nope')})
+    assert code == 1 and result['changed'] is False
+    assert 'the candidate test %s is missing on the edge host: apply the edge role there first' % (tmp_path / 'nope') \
+        in result['msg']
+    assert os.listdir(updir / 'quiz_web') == []
 
 
 def test_bad_input_and_undeclared_upstream_fail_before_any_change(capsys, updir):
