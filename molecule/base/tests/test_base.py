@@ -8,6 +8,8 @@ The containers set limits on what can be proven here, and the tests say so:
 
 import pathlib
 
+import pytest
+
 from conftest import ansible_playbook
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
@@ -17,8 +19,8 @@ DEPLOY_KEY = (SCENARIO / "files" / "deploy_ed25519.pub").read_text().strip()
 CAP_SYS_TIME = 25
 
 
-def run_converge(host, extra_vars=None, check=False):
-    return ansible_playbook(CONVERGE, extra_vars, limit=host.backend.host, check=check)
+def run_converge(host, extra_vars=None, check=False, verbosity=0):
+    return ansible_playbook(CONVERGE, extra_vars, limit=host.backend.host, check=check, verbosity=verbosity)
 
 
 def systemd_has_cap_sys_time(host):
@@ -174,7 +176,9 @@ def test_drift_is_seen_in_check_mode_and_put_back(host):
     must still see and repair what was changed by hand."""
     host.run_expect([0], "set -e; ln -sfn /usr/share/zoneinfo/Etc/UTC /etc/localtime; echo LANG=C > /etc/default/locale; "
                     "echo '# edited by hand' >> /etc/systemd/journald.conf.d/60-aiquiz.conf; rm /etc/sudoers.d/60-aiquiz-deploy; "
-                    "chmod 0600 /etc/apt/apt.conf.d/52aiquiz-unattended-upgrades; systemctl disable --quiet chrony")
+                    "chmod 0600 /etc/apt/apt.conf.d/52aiquiz-unattended-upgrades; systemctl disable --quiet chrony; "
+                    "echo 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAddedByHand0000000000000000000000000000 extra' "
+                    ">> /home/deploy/.ssh/authorized_keys")
     rc, out = run_converge(host, check=True)
     assert rc == 0 and "changed=0" not in out, out
     assert host.file("/etc/localtime").linked_to == "/usr/share/zoneinfo/Etc/UTC"
@@ -186,5 +190,92 @@ def test_drift_is_seen_in_check_mode_and_put_back(host):
     assert host.file("/etc/sudoers.d/60-aiquiz-deploy").mode == 0o440
     assert host.file("/etc/apt/apt.conf.d/52aiquiz-unattended-upgrades").mode == 0o644
     assert host.service("chrony").is_enabled
+    assert host.file("/home/deploy/.ssh/authorized_keys").content_string == DEPLOY_KEY + "\n"
     rc, out = run_converge(host)
     assert rc == 0 and "changed=0" in out, out
+
+
+# --- Links planted by a user whose keys the role manages ----------------------
+#
+# deploy owns its home, so it can put links there. The role runs as root: a
+# root that followed them would write, chown or show (in --diff) what is at
+# the other end. Each case: the targets keep owner, mode and content, their
+# content never shows in a -v --diff run, and the run either writes deploy's
+# keys where they belong or refuses, naming the user and the path.
+
+ROOT_CANARY_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIRootCanaryKeyThatMustNeverMove000000 root-canary"
+USER_LINKS = {
+    "ssh_dir_to_root_ssh": ("mv .ssh .ssh.aside; ln -s /root/.ssh .ssh", ["/root/.ssh"]),
+    "keys_to_root_keys": ("rm -f .ssh/authorized_keys; ln -s /root/.ssh/authorized_keys .ssh/authorized_keys",
+                          ["/root/.ssh"]),
+    "keys_to_etc_shadow": ("rm -f .ssh/authorized_keys; ln -s /etc/shadow .ssh/authorized_keys", ["/etc/shadow"]),
+    "ssh_dir_to_usr_local_sbin": ("mv .ssh .ssh.aside; ln -s /usr/local/sbin .ssh", ["/usr/local/sbin"]),
+}
+
+
+def snapshot(host, path):
+    """Owner, group, mode and type of path and of what is directly in it, and the content of its files."""
+    return host.check_output("find %s -maxdepth 1 -printf '%%p %%u:%%g %%m %%y\\n' | sort; "
+                             "find %s -maxdepth 1 -type f -exec sha256sum {} + | sort", path, path)
+
+
+def archive(host, path):
+    name = "/var/tmp/attack-%s.tar" % path.strip("/").replace("/", "_")
+    host.run_expect([0], "tar -C / -cpf %s %s", name, path.lstrip("/"))
+    return name
+
+
+@pytest.fixture()
+def planted(host):
+    """Plants the links as deploy; afterwards puts back deploy's ~/.ssh and every target as they were."""
+    host.run_expect([0], "install -d -m 0700 -o root -g root /root/.ssh; grep -qxF %s /root/.ssh/authorized_keys "
+                    "|| echo %s >> /root/.ssh/authorized_keys; chmod 0600 /root/.ssh/authorized_keys",
+                    ROOT_CANARY_KEY, ROOT_CANARY_KEY)
+    saved = {"/home/deploy/.ssh": (archive(host, "/home/deploy/.ssh"), None)}
+
+    def plant(case):
+        command, targets = USER_LINKS[case]
+        for target in targets:
+            saved[target] = (archive(host, target), snapshot(host, target))
+        host.run_expect([0], "runuser -u deploy -- sh -ec %s", "cd /home/deploy; " + command)
+        return {target: saved[target][1] for target in targets}
+
+    yield plant
+    host.run_expect([0], "rm -rf /home/deploy/.ssh.aside")
+    for target, (name, snap) in saved.items():
+        if snap is None or snapshot(host, target) != snap:
+            host.run_expect([0], "rm -rf %s && tar -C / -xpf %s", target, name)
+        host.run_expect([0], "rm -f %s", name)
+
+
+def secrets_in(host, target):
+    """What of the target must never reach the run's output: its password hashes or
+    root's key, and the SHA-1 of its files (a probe that hashed them would tell)."""
+    out = host.check_output("find %s -maxdepth 1 -type f -exec sha1sum {} +", target).split()[::2]
+    if target == "/etc/shadow":
+        out += [line.split(":")[1] for line in host.check_output("cat /etc/shadow").splitlines()
+                if len(line.split(":")[1]) > 3]
+    if target == "/root/.ssh":
+        out.append(ROOT_CANARY_KEY.split()[1])
+    return out
+
+
+@pytest.mark.parametrize("case", sorted(USER_LINKS))
+def test_root_never_follows_links_a_user_plants_in_its_ssh_dir(host, planted, monkeypatch, case):
+    before = planted(case)
+    monkeypatch.setenv("ANSIBLE_DIFF_ALWAYS", "1")
+    rc, out = run_converge(host, verbosity=1)
+    changed = {target: (snap, snapshot(host, target)) for target, snap in before.items()
+               if snapshot(host, target) != snap}
+    assert not changed, "%s: root changed what %s points at: %s" % (case, USER_LINKS[case][0], changed)
+    leaked = [target for target in before if any(secret in out for secret in secrets_in(host, target))]
+    assert not leaked, "%s: the run printed content of %s" % (case, leaked)
+    if rc == 0:
+        ssh_dir = host.file("/home/deploy/.ssh")
+        keys = host.file("/home/deploy/.ssh/authorized_keys")
+        assert ssh_dir.is_directory and not ssh_dir.is_symlink and ssh_dir.user == "deploy", case
+        assert not keys.is_symlink and keys.user == "deploy" and keys.content_string == DEPLOY_KEY + "\n", case
+    else:
+        refusal = [line.strip() for line in out.splitlines() if "base_users: the authorized_keys of" in line]
+        assert refusal and "deploy (/home/deploy/.ssh/authorized_keys" in refusal[0], out
+        print(case, "refused:", refusal[0])

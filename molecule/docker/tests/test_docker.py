@@ -33,6 +33,10 @@ D12 = "docker-debian12"
 IMAGE = "docker-test/echo:1"
 TEST_KEY_FPR = "E850A36407CAD05497573DB2D1D600C875FBDD32"
 DOCKER_FPR = "9DC858229FC7DD38854AE2D88D81803C0EBFCD88"
+DROPIN_DIR = "/etc/systemd/system/docker.service.d"
+# The proxy password in molecule.yml's docker_service_environment.
+PROXY_CANARY = "canary-docker-proxy-7Qm2"
+PROXY = "http://aiquiz:%s@proxy.invalid:3128" % PROXY_CANARY
 
 
 def get(name):
@@ -115,8 +119,57 @@ def test_service_environment_reaches_the_running_engine(d13):
     pid = engine_pid(d13)
     environ = d13.check_output("tr '\\0' '\\n' < /proc/%s/environ", pid).splitlines()
     assert "DOCKER_ALLOW_IPV6_ON_IPV4_INTERFACE=1" in environ
-    dropin = d13.file("/etc/systemd/system/docker.service.d/aiquiz-environment.conf")
-    assert dropin.mode == 0o644 and dropin.user == "root"
+    assert "HTTPS_PROXY=%s" % PROXY in environ
+    dropin = d13.file(DROPIN_DIR + "/aiquiz-environment.conf")
+    assert dropin.user == "root" and dropin.mode & 0o022 == 0
+
+
+def test_no_other_user_reads_the_service_environment(d13):
+    """The proxy password: not in a file other users may read, nor in what
+    systemd shows every user about the unit."""
+    seen = d13.run("runuser -u nobody -- sh -c %s",
+                   "cat %s/* 2>&1; systemctl show docker.service -p Environment -p EnvironmentFiles" % DROPIN_DIR)
+    assert PROXY_CANARY not in seen.stdout + seen.stderr, "nobody reads the proxy password"
+    for path in d13.check_output("grep -rl -- %s %s || true", PROXY_CANARY, DROPIN_DIR).split():
+        held = d13.file(path)
+        assert (held.user, held.group, held.mode) == ("root", "root", 0o600), path
+
+
+def test_a_diff_run_never_prints_the_service_environment(d13, monkeypatch, tmp_path):
+    """A changed proxy password, then the old one back, each run at -v --diff
+    with the audit trail on: neither value in the output or the trail."""
+    rotated = "canary-docker-proxy-rotated-9Xk4"
+    monkeypatch.setenv("ANSIBLE_DIFF_ALWAYS", "1")
+    monkeypatch.setenv("AIQUIZ_AUDIT_DIR", str(tmp_path))
+    # AIQUIZ_QUOTING: characters the environment file must keep as they are.
+    environment = {"DOCKER_ALLOW_IPV6_ON_IPV4_INTERFACE": "1", "NO_PROXY": "*",
+                   "HTTPS_PROXY": PROXY.replace(PROXY_CANARY, rotated), "AIQUIZ_QUOTING": "a\"b\\c$d`e%f 'g' ${HOME}"}
+    try:
+        rc, out = ansible_playbook(CONVERGE, limit=D13, verbosity=1,
+                                   extra_vars={"docker_service_environment": environment})
+        assert rc == 0, out[-3000:]
+        assert recap(out, D13)["changed"] > 0
+        environ = d13.check_output("tr '\\0' '\\n' < /proc/%s/environ", engine_pid(d13)).splitlines()
+        assert "HTTPS_PROXY=" + environment["HTTPS_PROXY"] in environ
+        assert "AIQUIZ_QUOTING=" + environment["AIQUIZ_QUOTING"] in environ
+    finally:
+        rc_back, out_back = ansible_playbook(CONVERGE, limit=D13, verbosity=1)
+    assert rc_back == 0, out_back[-3000:]
+    trail = "".join(path.read_text() for path in tmp_path.rglob("*") if path.is_file())
+    for where, text in (("output", out), ("output of the run back", out_back), ("audit trail", trail)):
+        for secret in (rotated, PROXY_CANARY):
+            assert secret not in text, "%s printed in the %s" % (secret, where)
+
+
+def test_a_bad_environment_name_stops_before_any_change(d13):
+    before = d13.check_output("sha256sum %s/*", DROPIN_DIR)
+    pid = engine_pid(d13)
+    rc, out = ansible_playbook(CONVERGE, limit=D13, extra_vars={"docker_service_environment": {"HTTPS-PROXY": "x"}})
+    assert rc != 0
+    assert "docker_service_environment" in plain(out) and "HTTPS-PROXY" in plain(out), out[-3000:]
+    assert recap(out, D13)["changed"] == 0
+    assert d13.check_output("sha256sum %s/*", DROPIN_DIR) == before
+    assert engine_pid(d13) == pid
 
 
 def test_compose_v2_answers(d13):

@@ -7,9 +7,12 @@ with the old configuration still serving logins.
 """
 
 import pathlib
+import re
 import shutil
+import socket
 import subprocess
 
+import devsec_ssh_baseline as devsec
 import pytest
 
 from conftest import ansible_playbook
@@ -17,6 +20,7 @@ from conftest import ansible_playbook
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 CONVERGE = ROOT / "molecule" / "hardening" / "converge.yml"
 DROPIN = "/etc/ssh/sshd_config.d/10-aiquiz-hardening.conf"
+DEVSEC_DOC = ROOT / "docs" / "developer" / "devsec-baseline.md"
 PASSWORD = "operator-test-password"  # set by prepare.yml, test hosts only
 
 ALLOWED_KEX = {"mlkem768x25519-sha256", "sntrup761x25519-sha512@openssh.com",
@@ -66,7 +70,8 @@ def ssh(ip, user, *options, key=None, password=None):
     cmd += list(options) + ["%s@%s" % (user, ip), "true"]
     if password is not None:
         cmd = ["sshpass", "-p", password] + cmd
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    # A stdin of its own: ssh leaves its stdin non-blocking, which a later ansible-playbook refuses.
+    return subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, check=False)
 
 
 def run_converge(host, extra_vars, tags=None):
@@ -85,6 +90,81 @@ def test_sshd_uses_the_declared_settings(host):
     }
     for key, value in expected.items():
         assert eff.get(key) == value, key
+
+
+def test_sshd_t_matches_the_devsec_baseline(host):
+    """The whole effective configuration against every dev-sec sshd control:
+    each deviation is printed, and only those kept on purpose may remain."""
+    found = devsec.deviations(host.check_output("/usr/sbin/sshd -T"), version_string(host))
+    report = []
+    for control, keyword, expected, effective in found:
+        why = devsec.KEPT.get(control, "NOT KEPT: fix it, or keep it with a reason in devsec_ssh_baseline.KEPT "
+                                       "and docs/developer/devsec-baseline.md")
+        report.append("%s %s: baseline %r, effective %r -- %s" % (control, keyword, expected, effective, why))
+    print("\n".join(report))
+    unexpected = [line for line in report if "NOT KEPT" in line]
+    stale = sorted(set(devsec.KEPT) - {control for control, _k, _e, _v in found})
+    assert not unexpected, "\n".join(unexpected)
+    assert not stale, "kept deviations that no longer deviate (drop them from KEPT and the doc): %s" % stale
+
+
+def test_the_doc_lists_exactly_the_kept_deviations():
+    section = DEVSEC_DOC.read_text().split("## Kept deviations", 1)[1].split("\n## ", 1)[0]
+    assert set(re.findall(r"^\| (sshd-\d+) \|", section, re.M)) == set(devsec.KEPT)
+
+
+def test_ssh_files_and_daemon_match_the_devsec_baseline(host):
+    """sshd-04, -05, -48 and -49: what `sshd -T` cannot show."""
+    etc_ssh = host.file("/etc/ssh")
+    assert (etc_ssh.user, etc_ssh.group) == ("root", "root") and etc_ssh.mode & 0o022 == 0
+    config = host.file("/etc/ssh/sshd_config")
+    assert (config.user, config.group) == ("root", "root") and config.mode & 0o177 == 0
+    weak = host.check_output("awk '$5 < 2047 && $5 ~ /^[0-9]+$/ { print $5 }' /etc/ssh/moduli | uniq")
+    assert weak == "", "DH moduli shorter than 2048 bits: %s" % weak
+    for args in host.check_output("ps -o args= -C sshd").splitlines():
+        assert not re.search(r"-o ?(Ciphers|KexAlgorithms|HostKeyAlgorithms)", args), args
+
+
+def version_string(host):
+    """The identification sshd sends to every client, before any authentication."""
+    with socket.create_connection((container_ip(host), 22), timeout=10) as conn:
+        return conn.recv(255).decode("ascii", "replace").strip()
+
+
+def test_version_string_tells_no_debian_patch_level(host):
+    ident = version_string(host)
+    assert ident.startswith("SSH-2.0-OpenSSH_"), ident
+    assert "Debian" not in ident and "deb1" not in ident, ident
+
+
+def forward_unix_socket(host, client_key):
+    """(ssh's result, whether the socket appeared) for a remote Unix-socket forward as operator."""
+    path = "/home/operator/aiquiz-forward.sock"
+    host.run("rm -f %s", path)
+    try:
+        result = ssh(container_ip(host), "operator", "-o", "ExitOnForwardFailure=yes",
+                     "-R", "%s:127.0.0.1:9" % path, key=client_key)
+        return result, host.file(path).exists
+    finally:
+        host.run("rm -f %s", path)
+
+
+def test_unix_socket_forwarding_refused_also_where_tcp_forwarding_is_allowed(host, client_key):
+    """A jump host needs AllowTcpForwarding yes; Unix-socket forwarding must
+    stay off there, or a user reaches any socket it may open (docker.sock for
+    a member of the docker group) from its own machine."""
+    result, created = forward_unix_socket(host, client_key)
+    assert result.returncode != 0 and not created, (result.returncode, created, result.stderr)
+    try:
+        rc, out = run_converge(host, {"hardening_ssh_allow_tcp_forwarding": True}, tags="hardening_ssh")
+        assert rc == 0, out
+        assert sshd_effective(host)["allowtcpforwarding"] == ["yes"]
+        result, created = forward_unix_socket(host, client_key)
+    finally:
+        rc, out = run_converge(host, None, tags="hardening_ssh")
+    assert rc == 0, out
+    assert result.returncode != 0 and not created, (result.returncode, created, result.stderr)
+    assert "forwarding failed" in result.stderr, result.stderr
 
 
 def test_sshd_offers_only_modern_crypto(host):

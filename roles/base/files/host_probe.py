@@ -4,7 +4,6 @@ Usage: python3 -c "$(cat host_probe.py)" SPEC_JSON
 
 SPEC_JSON names what to read; every key is optional:
   files     paths: "TYPE MODE OWNER:GROUP" plus the sha1 of a regular file
-            (a path may start with ~NAME/, a user's home)
   modes     paths: "TYPE MODE OWNER:GROUP" (no checksum)
             (a link is "link OWNER:GROUP -> TARGET (TARGET'S TYPE MODE OWNER:GROUP)",
             a missing path "absent")
@@ -15,12 +14,15 @@ SPEC_JSON names what to read; every key is optional:
             "not-installed"; "unknown" when dpkg does not know the name)
   units     systemd units: {"enabled": is-enabled, "active": is-active}
   commands  name: argv; {"rc": ..., "stdout": ...} (rc 127 when not found)
-  users     user names: {"home": ..., "uid": ..., "group": primary group's name},
-            null when there is no such user (the system's name service)
   groups    group names: the group's ID, null when there is no such group
   apt_cache true: seconds since apt's cache was refreshed, as the apt module
             reckons it (its success stamp, else the lists directory)
 Prints one JSON document and changes nothing.
+
+It runs as root and follows links on the way to a path, so every path must
+be absolute and on a root-owned path: never a user's home, where the user
+could plant a link to a file only root may read (a role that manages files
+in a home does so as that user).
 """
 import grp
 import hashlib
@@ -58,7 +60,6 @@ def _attrs(st):
 
 
 def describe(path, checksum):
-    path = os.path.expanduser(path)
     try:
         st = os.lstat(path)
     except OSError:
@@ -123,14 +124,6 @@ def unit(name):
             "active": run(["systemctl", "is-active", name])["stdout"].strip()}
 
 
-def user(name):
-    try:
-        entry = pwd.getpwnam(name)
-    except KeyError:
-        return None
-    return {"home": entry.pw_dir, "uid": entry.pw_uid, "group": _name(grp.getgrgid, entry.pw_gid)}
-
-
 def group(name):
     try:
         return grp.getgrnam(name).gr_gid
@@ -147,6 +140,9 @@ def apt_cache_age():
 
 def main():
     spec = json.loads(sys.argv[1])
+    relative = [path for key in ("files", "modes", "read") for path in spec.get(key, []) if not path.startswith("/")]
+    if relative:
+        sys.exit("host_probe: paths must be absolute (no ~ or relative paths): %s" % ", ".join(relative))
     json.dump({
         "files": {path: describe(path, True) for path in spec.get("files", [])},
         "modes": {path: describe(path, False) for path in spec.get("modes", [])},
@@ -155,7 +151,6 @@ def main():
         "packages": packages(list(spec.get("packages", []))),
         "units": {name: unit(name) for name in spec.get("units", [])},
         "commands": {name: run(argv) for name, argv in spec.get("commands", {}).items()},
-        "users": {name: user(name) for name in spec.get("users", [])},
         "groups": {name: group(name) for name in spec.get("groups", [])},
         "apt_cache_age": apt_cache_age() if spec.get("apt_cache") else None,
     }, sys.stdout, sort_keys=True)
