@@ -37,7 +37,8 @@ def backup(tmp_path):
     lib = tmp_path / 'lib'
     lib.mkdir()
     for src in ('roles/backup/files/aiquiz_backup.py', 'plugins/module_utils/_backup_catalogue.py',
-                'plugins/module_utils/_backup_gfs.py'):
+                'plugins/module_utils/_backup_gfs.py', 'plugins/module_utils/_backup_paths.py',
+                'plugins/module_utils/_files.py'):
         shutil.copy(os.path.join(ROOT, src), str(lib))
     module = load('aiquiz_backup_under_test', str(lib / 'aiquiz_backup.py'), str(lib))
     (tmp_path / 'passphrase').write_text('unit test passphrase')
@@ -267,7 +268,12 @@ def test_a_corrupt_set_in_the_chain_turns_the_next_diff_or_incr_into_a_full(back
 
 @pytest.fixture
 def restore(tmp_path):
-    return load('aiquiz_restore_under_test', os.path.join(ROOT, 'roles/restore/files/aiquiz_restore.py'))
+    lib = tmp_path / 'restore-lib'
+    lib.mkdir()
+    for src in ('roles/restore/files/aiquiz_restore.py', 'plugins/module_utils/_backup_paths.py',
+                'plugins/module_utils/_files.py'):
+        shutil.copy(os.path.join(ROOT, src), str(lib))
+    return load('aiquiz_restore_under_test', str(lib / 'aiquiz_restore.py'), str(lib))
 
 
 INFO = [{'status': {'code': 0, 'message': 'ok'}, 'repo': [{'status': {'code': 0, 'message': 'ok'}}],
@@ -322,3 +328,120 @@ def test_plan_reads_a_wrong_passphrase_as_such(restore, tmp_path, monkeypatch):
         plan(restore, tmp_path, monkeypatch, json.dumps(garbage))
     with pytest.raises(restore.RestoreError, match='wrong restore_passphrase'):
         plan(restore, tmp_path, monkeypatch, '[{"broken": "\x00')
+
+
+def test_verification_tables_are_quoted_and_an_injection_is_refused(backup):
+    module = backup[0]
+    assert module.split_table('quiz.markers') == ('quiz', '"markers"')
+    assert module.split_table('quiz.audit.events') == ('quiz', '"audit"."events"')
+    for bad in ("quiz.x'); DROP TABLE keep_me; --", 'quiz.a b', 'quiz."x"', 'quiz.a.b.c', 'quiz.'):
+        with pytest.raises(module.BackupError, match='backup_verify_tables'):
+            module.split_table(bad)
+
+
+class FakeHost:
+    """systemctl and pgBackRest of a restore, played on a data directory in tmp_path."""
+
+    def __init__(self, restore, tmp_path, monkeypatch, fail_at=None):
+        self.calls = []
+        self.datadir = tmp_path / 'pg' / 'main'
+        self.datadir.mkdir(parents=True)
+        (self.datadir / 'PG_VERSION').write_text('live data\n')
+        self.cfg = {'pgbackrest_config': '/dev/null', 'stanza': 'main', 'repo': 1, 'target': 'local',
+                    'data_dir': str(self.datadir), 'service': 'postgresql@15-main.service', 'timeout': 60,
+                    'safety_backup': True, 'state_dir': str(tmp_path / 'state'), 'port': 5432, 'version': '15'}
+        self.fail_at = fail_at
+        self.install(restore, monkeypatch)
+
+    def install(self, restore, monkeypatch):
+        me = self
+
+        def run(cmd, user='postgres', check=True, timeout=None):
+            me.calls.append('pgbackrest ' + cmd[-1])
+            if me.fail_at == 'restore':
+                raise restore.RestoreError('pgbackrest restore failed')
+            (me.datadir / 'PG_VERSION').write_text('restored data\n')
+            return type('P', (), {'returncode': 0, 'stdout': '', 'stderr': ''})()
+
+        def systemctl(action, unit):
+            me.calls.append('%s %s' % (action, unit))
+            if me.fail_at == action:
+                raise restore.RestoreError('systemctl %s failed' % action)
+
+        def sub_run(cmd, **kw):
+            me.calls.append(' '.join(cmd[1:3]))
+            return type('P', (), {'returncode': 0, 'stdout': 'inactive\n'})()
+        monkeypatch.setattr(restore, 'run', run)
+        monkeypatch.setattr(restore, 'systemctl', systemctl)
+        monkeypatch.setattr(restore, 'wait_serving', lambda cfg, deadline: None)
+        monkeypatch.setattr(restore.subprocess, 'run', sub_run)
+        monkeypatch.setattr(restore.paths, 'ids', lambda user: (os.geteuid(), os.getegid()))
+
+    def content(self):
+        return (self.datadir / 'PG_VERSION').read_text()
+
+    def marker(self):
+        path = os.path.join(self.cfg['state_dir'], 'in-progress.json')
+        return json.load(open(path)) if os.path.exists(path) else None
+
+
+def apply_args(**kw):
+    return type('A', (), dict({'set': '20261127-010000F', 'time': None}, **kw))()
+
+
+def test_apply_restores_and_leaves_no_marker(restore, tmp_path, monkeypatch):
+    fake = FakeHost(restore, tmp_path, monkeypatch)
+    result = restore.cmd_apply(fake.cfg, apply_args())
+    assert fake.content() == 'restored data\n' and fake.marker() is None
+    assert open(result['safety_copy'] + '/PG_VERSION').read() == 'live data\n'
+
+
+def test_a_failed_apply_is_rolled_back_and_says_so(restore, tmp_path, monkeypatch):
+    fake = FakeHost(restore, tmp_path, monkeypatch, fail_at='restore')
+    with pytest.raises(restore.RestoreError, match='rolled back'):
+        restore.cmd_apply(fake.cfg, apply_args())
+    assert fake.content() == 'live data\n' and fake.marker() is None
+    assert fake.calls[-1] == 'start postgresql@15-main.service'
+
+
+def test_an_apply_cut_off_while_restoring_is_rolled_back_by_recover(restore, tmp_path, monkeypatch):
+    fake = FakeHost(restore, tmp_path, monkeypatch)
+    # As a SIGKILL would leave it: the marker says restoring, the live data is aside, a partial directory in place.
+    monkeypatch.setattr(restore, 'run', lambda *a, **kw: (_ for _ in ()).throw(KeyboardInterrupt()))
+    monkeypatch.setattr(restore, 'roll_back', lambda cfg, state: False)
+    with pytest.raises(KeyboardInterrupt):
+        restore.cmd_apply(fake.cfg, apply_args())
+    assert fake.marker()['phase'] == 'restoring' and not (fake.datadir / 'PG_VERSION').exists()
+    with pytest.raises(restore.RestoreError, match='interrupted restore left'):
+        restore.cmd_apply(fake.cfg, apply_args())
+    monkeypatch.undo()
+    fake.install(restore, monkeypatch)
+    result = restore.cmd_recover(fake.cfg, type('A', (), {'from_unit': False})())
+    assert result['recovered'] == 'rolled back' and 'rolled back' in result['msg']
+    assert fake.content() == 'live data\n' and fake.marker() is None
+    assert fake.calls[-1] == 'start postgresql@15-main.service'
+
+
+def test_an_apply_cut_off_after_the_restore_is_finished_by_recover(restore, tmp_path, monkeypatch):
+    fake = FakeHost(restore, tmp_path, monkeypatch)
+    monkeypatch.setattr(restore, 'start_and_wait', lambda cfg, state, started: (
+        restore.mark(cfg, state, 'starting'), (_ for _ in ()).throw(KeyboardInterrupt())))
+    monkeypatch.setattr(restore, 'roll_back', lambda cfg, state: False)
+    with pytest.raises(KeyboardInterrupt):
+        restore.cmd_apply(fake.cfg, apply_args())
+    assert fake.marker()['phase'] == 'starting'
+    monkeypatch.undo()
+    fake.install(restore, monkeypatch)
+    result = restore.cmd_recover(fake.cfg, type('A', (), {'from_unit': True})())
+    assert result['recovered'] == 'finished'
+    assert fake.content() == 'restored data\n' and fake.marker() is None
+
+
+def test_recover_refuses_while_the_apply_unit_runs(restore, tmp_path, monkeypatch):
+    fake = FakeHost(restore, tmp_path, monkeypatch)
+    restore.mark(fake.cfg, {'set': 'x', 'data_dir': fake.cfg['data_dir'], 'started': 'now', 'safety': None},
+                 'restoring')
+    monkeypatch.setattr(restore, 'unit_active', lambda: True)
+    with pytest.raises(restore.RestoreError, match='a restore is running'):
+        restore.cmd_recover(fake.cfg, type('A', (), {'from_unit': False})())
+    assert fake.marker()['phase'] == 'restoring'
