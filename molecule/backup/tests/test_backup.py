@@ -206,7 +206,7 @@ def test_corrupted_backups_are_caught_and_never_chosen():
     assert fetch.rc != 0 and "is corrupt" in fetch.stderr and not data.file("/tmp/never.dump").exists
     STATE["corrupt_label"] = label
     # The scratch instance of the verification restore is gone.
-    assert not data.file("/var/lib/aiquiz/backup-work/verify").exists
+    assert not data.file("/var/lib/aiquiz-backup-work/verify").exists
 
 
 def test_verification_restore_of_the_previous_good_set_is_clean():

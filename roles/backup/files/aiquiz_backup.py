@@ -46,7 +46,7 @@ CONFIG = os.environ.get('AIQUIZ_BACKUP_CONFIG', '/etc/aiquiz-backup/config.json'
 CHUNK = 1 << 20
 # Root-owned, 0711: the postgres and rabbitmq users get one fresh leaf each below it and cannot
 # rename or replace anything root walks through (a link planted in their own homes is never used).
-WORK_DIR = '/var/lib/aiquiz/backup-work'
+WORK_DIR = '/var/lib/aiquiz-backup-work'
 # database.table or database.schema.table; each part a plain name (the role refuses others first).
 TABLE_PART = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_$-]{0,62}$')
 
