@@ -445,3 +445,81 @@ def test_recover_refuses_while_the_apply_unit_runs(restore, tmp_path, monkeypatc
     with pytest.raises(restore.RestoreError, match='a restore is running'):
         restore.cmd_recover(fake.cfg, type('A', (), {'from_unit': False})())
     assert fake.marker()['phase'] == 'restoring'
+
+
+def redis_host(module, tmp_path, monkeypatch, owner):
+    base = tmp_path / 'redis'
+    base.mkdir()
+    (base / 'appendonlydir').mkdir()
+    (base / 'appendonlydir' / 'appendonly.aof.1.base.rdb').write_text('old snapshot')
+    layout = {'dir': str(base), 'dbfilename': 'dump.rdb', 'appendonly': 'yes', 'appenddirname': 'appendonlydir',
+              'appendfilename': 'appendonly.aof'}
+    calls = []
+    monkeypatch.setattr(module, 'redis_layout', lambda cfg: layout)
+    monkeypatch.setattr(module, 'wait_redis', lambda cfg, timeout: None)
+    monkeypatch.setattr(module, 'run', lambda cmd, **kw: calls.append(' '.join(cmd)))
+    monkeypatch.setattr(module, 'redis_cli', lambda cfg, *words, **kw: type('P', (), {'stdout': '1'})())
+    plain = tmp_path / 'plain'
+    plain.write_text('new snapshot')
+    return base, calls, str(plain), {'redis': {'user': owner, 'service': 'redis-server'}}
+
+
+def test_redis_restore_creates_its_files_by_descriptor_and_never_follows_a_planted_link(backup, monkeypatch):
+    module, cfg, tmp_path = backup
+    outside = tmp_path / 'usr-local-sbin'
+    outside.mkdir()
+    (outside / 'aiquiz-backup').write_text('#!/bin/sh\n')
+    base, calls, plain, extra = redis_host(module, tmp_path, monkeypatch, (os.geteuid(), os.getegid()))
+    cfg.update(extra)
+    real_rename = module.paths.Dir.rename
+
+    def rename_then_plant(self, name, new_name):
+        # The redis user's move: as soon as the live directory is aside, a link where root will write.
+        real_rename(self, name, new_name)
+        if name == 'appendonlydir':
+            os.symlink(str(outside), name, dir_fd=self.fd)
+    monkeypatch.setattr(module.paths.Dir, 'rename', rename_then_plant)
+    result = module.restore_redis(cfg, {'id': 'redis-x'}, plain, module.now())
+    assert sorted(os.listdir(str(outside))) == ['aiquiz-backup']
+    assert not os.path.islink(str(base / 'appendonlydir'))
+    assert (base / 'appendonlydir' / 'appendonly.aof.1.base.rdb').read_text() == 'new snapshot'
+    assert result['safety_copies'][0].startswith(str(base / 'appendonlydir.before-restore-'))
+    assert calls == ['systemctl stop redis-server', 'systemctl start redis-server']
+
+
+def test_redis_restore_refuses_a_directory_the_redis_user_does_not_own(backup, monkeypatch):
+    module, cfg, tmp_path = backup
+    base, calls, plain, extra = redis_host(module, tmp_path, monkeypatch, (os.geteuid() + 1, os.getegid()))
+    cfg.update(extra)
+    with pytest.raises(module.BackupError, match='does not own: refusing to write there'):
+        module.restore_redis(cfg, {'id': 'redis-x'}, plain, module.now())
+    assert (base / 'appendonlydir' / 'appendonly.aof.1.base.rdb').read_text() == 'old snapshot'
+
+
+def test_a_service_data_restore_cut_off_is_rolled_back_by_recover(backup, monkeypatch):
+    module, cfg, tmp_path = backup
+    base, calls, plain, extra = redis_host(module, tmp_path, monkeypatch, (os.geteuid(), os.getegid()))
+    cfg.update(extra)
+    monkeypatch.setattr(module, 'wait_redis', lambda cfg, timeout: (_ for _ in ()).throw(KeyboardInterrupt()))
+    real_put_aside = module.put_aside
+
+    def killed(cfg, items, suffix, replace, service=None):
+        # As SIGKILL would: no rollback, the marker stays.
+        items_before = [(w, n) for w, n in items if w.exists(n)]
+        module.paths.write_marker(module.marker_path(cfg), {
+            'kind': 'service-data', 'phase': 'moving', 'service': service, 'suffix': suffix,
+            'paths': [w.join(n) for w, n in items], 'existed': [w.join(n) for w, n in items_before]})
+        for where, name in items_before:
+            where.rename(name, name + suffix)
+        with pytest.raises(KeyboardInterrupt):
+            replace()
+        raise module.BackupError('cut off')
+    monkeypatch.setattr(module, 'put_aside', killed)
+    with pytest.raises(module.BackupError):
+        module.restore_redis(cfg, {'id': 'redis-x'}, plain, module.now())
+    assert (base / 'appendonlydir' / 'appendonly.aof.1.base.rdb').read_text() == 'new snapshot'
+    monkeypatch.setattr(module, 'put_aside', real_put_aside)
+    result = module.cmd_recover(cfg, Args(result_file=None))[0]
+    assert result['status'] == 'rolled back' and str(base / 'appendonlydir') in result['put_back']
+    assert (base / 'appendonlydir' / 'appendonly.aof.1.base.rdb').read_text() == 'old snapshot'
+    assert not os.path.exists(module.marker_path(cfg)) and calls[-1] == 'systemctl start redis-server'
