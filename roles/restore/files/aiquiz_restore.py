@@ -369,8 +369,9 @@ def main(argv=None):
     print(json.dumps(result))
     if result_file and not (args.command == 'recover' and not result.get('recovered')):
         # After an apply cut off, the unit's recover says how it ended: as a failure, with what it did.
-        paths.write_marker(result_file, result if args.command == 'apply' else {'failed': True, 'msg': result['msg'],
-                                                                                  'recovered': result['recovered']})
+        out = result if args.command == 'apply' else {'failed': True, 'msg': result['msg'],
+                                                      'recovered': result['recovered']}
+        paths.write_marker(result_file, out)
     return 0
 
 

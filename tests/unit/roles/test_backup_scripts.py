@@ -339,6 +339,10 @@ def test_verification_tables_are_quoted_and_an_injection_is_refused(backup):
             module.split_table(bad)
 
 
+def raise_(exc):
+    raise exc
+
+
 class FakeHost:
     """systemctl and pgBackRest of a restore, played on a data directory in tmp_path."""
 
@@ -407,7 +411,7 @@ def test_a_failed_apply_is_rolled_back_and_says_so(restore, tmp_path, monkeypatc
 def test_an_apply_cut_off_while_restoring_is_rolled_back_by_recover(restore, tmp_path, monkeypatch):
     fake = FakeHost(restore, tmp_path, monkeypatch)
     # As a SIGKILL would leave it: the marker says restoring, the live data is aside, a partial directory in place.
-    monkeypatch.setattr(restore, 'run', lambda *a, **kw: (_ for _ in ()).throw(KeyboardInterrupt()))
+    monkeypatch.setattr(restore, 'run', lambda *a, **kw: raise_(KeyboardInterrupt()))
     monkeypatch.setattr(restore, 'roll_back', lambda cfg, state: False)
     with pytest.raises(KeyboardInterrupt):
         restore.cmd_apply(fake.cfg, apply_args())
@@ -425,7 +429,7 @@ def test_an_apply_cut_off_while_restoring_is_rolled_back_by_recover(restore, tmp
 def test_an_apply_cut_off_after_the_restore_is_finished_by_recover(restore, tmp_path, monkeypatch):
     fake = FakeHost(restore, tmp_path, monkeypatch)
     monkeypatch.setattr(restore, 'start_and_wait', lambda cfg, state, started: (
-        restore.mark(cfg, state, 'starting'), (_ for _ in ()).throw(KeyboardInterrupt())))
+        restore.mark(cfg, state, 'starting'), raise_(KeyboardInterrupt())))
     monkeypatch.setattr(restore, 'roll_back', lambda cfg, state: False)
     with pytest.raises(KeyboardInterrupt):
         restore.cmd_apply(fake.cfg, apply_args())
@@ -500,7 +504,7 @@ def test_a_service_data_restore_cut_off_is_rolled_back_by_recover(backup, monkey
     module, cfg, tmp_path = backup
     base, calls, plain, extra = redis_host(module, tmp_path, monkeypatch, (os.geteuid(), os.getegid()))
     cfg.update(extra)
-    monkeypatch.setattr(module, 'wait_redis', lambda cfg, timeout: (_ for _ in ()).throw(KeyboardInterrupt()))
+    monkeypatch.setattr(module, 'wait_redis', lambda cfg, timeout: raise_(KeyboardInterrupt()))
     real_put_aside = module.put_aside
 
     def killed(cfg, items, suffix, replace, service=None):
