@@ -206,7 +206,7 @@ def test_corrupted_backups_are_caught_and_never_chosen():
     assert fetch.rc != 0 and "is corrupt" in fetch.stderr and not data.file("/tmp/never.dump").exists
     STATE["corrupt_label"] = label
     # The scratch instance of the verification restore is gone.
-    assert not data.file("/var/lib/postgresql/aiquiz-backup-verify").exists
+    assert not data.file("/var/lib/aiquiz-backup-work/verify").exists
 
 
 def test_verification_restore_of_the_previous_good_set_is_clean():
@@ -356,7 +356,7 @@ def test_dr_drill_restores_onto_a_fresh_host_from_s3(tmp_path):
     assert rc == 0, out
     report = tmp_path / "dr.json"
     rc, out = playbook("dr-drill.yml", dr_drill_source=DATA, dr_drill_host=FRESH, dr_drill_from="s3",
-                       dr_drill_heartbeat_seconds=25, dr_drill_report=str(report))
+                       dr_drill_heartbeat_seconds=25, dr_drill_report=str(report), dr_drill_crash_source=True)
     assert rc == 0, out
     result = json.loads(report.read_text())
     assert result["restored_on"] == FRESH and result["target"] == "s3"

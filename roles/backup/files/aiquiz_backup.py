@@ -17,16 +17,20 @@ exits 1 when anything failed, naming it on stderr.
   aiquiz-backup delete ID...
   aiquiz-backup fetch ID OUTPUT            (decrypted and decompressed; - for stdout)
   aiquiz-backup restore [--id ID | --kind redis|rabbitmq|files [--subject S]] [--target T] [--plan]
-                                           (what it replaces is kept aside; a failure puts it back)
+                                           (what it replaces is kept aside; a failure or SIGTERM puts it back)
+  aiquiz-backup recover                    (rolls back a restore cut off by SIGKILL or a reboot)
 """
 
 import argparse
 import contextlib
 import datetime
+import functools
 import json
 import os
+import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -36,9 +40,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import _backup_catalogue as cat  # noqa: E402  pylint: disable=wrong-import-position
 import _backup_gfs as gfs  # noqa: E402  pylint: disable=wrong-import-position
+import _backup_paths as paths  # noqa: E402  pylint: disable=wrong-import-position
 
 CONFIG = os.environ.get('AIQUIZ_BACKUP_CONFIG', '/etc/aiquiz-backup/config.json')
 CHUNK = 1 << 20
+# Root-owned, 0711: the postgres and rabbitmq users get one fresh leaf each below it and cannot
+# rename or replace anything root walks through (a link planted in their own homes is never used).
+WORK_DIR = '/var/lib/aiquiz-backup-work'
+# database.table or database.schema.table; each part a plain name (the role refuses others first).
+TABLE_PART = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_$-]{0,62}$')
 
 
 class BackupError(Exception):
@@ -177,12 +187,13 @@ def encrypt_cmd(cfg):
             'file:%s' % cfg['passphrase_file']]
 
 
-def produce(cfg, producer, dest, producer_user=None, env=None, compress=True):
-    """producer [| zstd] | openssl enc > dest, hashing on the way. Returns (sha256, size)."""
-    name = producer[0]
-    if producer_user:
+def produce(cfg, producer, dest, producer_user=None, env=None, compress=True, source=None):
+    """producer (or the open file source) [| zstd] | openssl enc > dest, hashing on the way.
+    Returns (sha256, size)."""
+    name = producer[0] if producer else None
+    if producer and producer_user:
         producer = ['runuser', '-u', producer_user, '--'] + producer
-    stages = [(name, producer)]
+    stages = [(name, producer)] if producer else []
     if compress:
         stages.append(('zstd', ['zstd', '-q', '-T0', '-%d' % cfg.get('zstd_level', 3), '-c']))
     stages.append(('openssl', encrypt_cmd(cfg)))
@@ -191,11 +202,11 @@ def produce(cfg, producer, dest, producer_user=None, env=None, compress=True):
     errs = [tempfile.TemporaryFile() for stage in stages]
     procs = []
     try:
-        upstream = None
+        upstream = source
         for (stage_name, cmd), err in zip(stages, errs):
             proc = subprocess.Popen(cmd, stdin=upstream, stdout=subprocess.PIPE, stderr=err,
                                     env=env if stage_name == name else None)
-            if upstream is not None:
+            if upstream is not None and upstream is not source:
                 upstream.close()
             upstream = proc.stdout
             procs.append(proc)
@@ -282,8 +293,11 @@ def produce_dir(cfg):
     return None
 
 
-def file_backup(cfg, kind, subject, ext, producer, producer_user=None, env=None, position=None, compress=True):
-    """Produce one encrypted file and put it on every target, cataloguing each copy."""
+def file_backup(cfg, kind, subject, ext, producer, producer_user=None, env=None, position=None, compress=True,
+                opener=None):
+    """Produce one encrypted file and put it on every target, cataloguing each copy.
+    opener: instead of a producer, a function giving the open file to back up (a refusal to open it
+    fails this backup, naming the path)."""
     started = now()
     base_id = '%s-%s-%s' % (kind, subject, stamp(started))
     relative = '%s/%s/%s.%s%s.enc' % (kind, subject, base_id, ext, '.zst' if compress else '')
@@ -291,7 +305,9 @@ def file_backup(cfg, kind, subject, ext, producer, producer_user=None, env=None,
     produced = os.path.join(first['path'] if first else cfg['staging'], relative)
     results = []
     try:
-        sha, size = produce(cfg, producer, produced, producer_user=producer_user, env=env, compress=compress)
+        with (opener() if opener else contextlib.nullcontext()) as source:
+            sha, size = produce(cfg, producer, produced, producer_user=producer_user, env=env, compress=compress,
+                                source=source)
     except (BackupError, OSError) as exc:
         detail = 'producing %s failed: %s' % (relative, exc)
         for target in cfg['targets']:
@@ -327,28 +343,38 @@ def databases(cfg):
     return [line for line in out.splitlines() if line]
 
 
+def work_root(cfg):
+    """The work directory, opened without following links; every component root's alone."""
+    return paths.Dir.open(cfg.get('work_dir') or WORK_DIR, create=True, mode=0o711, root_only=True)
+
+
 def cmd_dump(cfg, args):
     results = []
     # pg_dump writes its custom format to a seekable file, not a pipe: only then does
     # the archive carry the data offsets that make pg_restore -j fast. The file (already
-    # compressed by pg_dump) lives in a directory of postgres' own and is removed after.
-    work = cfg.get('dump_dir') or '/var/lib/postgresql/aiquiz-backup-dump'
-    os.makedirs(work, 0o700, exist_ok=True)
-    shutil.chown(work, 'postgres', 'postgres')
-    for database in databases(cfg):
-        position = psql(cfg, 'SELECT pg_current_wal_lsn()')
-        plain = os.path.join(work, '%s.dump' % database)
+    # compressed by pg_dump) lives in a fresh leaf of postgres' own and is removed after;
+    # root reads it only as postgres' own regular file, never through a link.
+    with work_root(cfg) as work:
         try:
-            try:
-                run(['pg_dump', '-Fc', '-p', str(cfg['pg_port']), '-d', database, '-f', plain], user='postgres')
-                producer = ['cat', plain]
-            except BackupError as exc:
-                producer = ['sh', '-c', 'echo %s >&2; exit 1' % shlex.quote(str(exc)[-500:])]
-            results += file_backup(cfg, 'postgresql-dump', database, 'dump', producer, position=position,
-                                   compress=False)
+            with work.leaf('dump', 'postgres') as leaf:
+                for index, database in enumerate(databases(cfg)):
+                    position = psql(cfg, 'SELECT pg_current_wal_lsn()')
+                    name = '%d.dump' % index
+                    opener = None
+                    producer = None
+                    try:
+                        run(['pg_dump', '-Fc', '-p', str(cfg['pg_port']), '-d', database, '-f', leaf.join(name)],
+                            user='postgres')
+                        opener = functools.partial(leaf.open_read, name, owners=['postgres'])
+                    except BackupError as exc:
+                        producer = ['sh', '-c', 'echo %s >&2; exit 1' % shlex.quote(str(exc)[-500:])]
+                    try:
+                        results += file_backup(cfg, 'postgresql-dump', database, 'dump', producer, position=position,
+                                               compress=False, opener=opener)
+                    finally:
+                        leaf.remove(name)
         finally:
-            with contextlib.suppress(OSError):
-                os.unlink(plain)
+            work.remove('dump')
     return results
 
 
@@ -371,18 +397,21 @@ def cmd_redis(cfg, args):
         time.sleep(0.2)
     if fields.get('rdb_last_bgsave_status') != 'ok':
         raise BackupError('redis BGSAVE failed: rdb_last_bgsave_status=%s' % fields.get('rdb_last_bgsave_status'))
-    rdb = os.path.join(rcfg.get('dir', '/var/lib/redis'), rcfg.get('dbfilename', 'dump.rdb'))
-    return file_backup(cfg, 'redis', 'redis', 'rdb', ['cat', rdb])
+    # The redis user owns the directory: its snapshot is read as redis' own regular file, never through a link.
+    with paths.Dir.open(rcfg.get('dir', '/var/lib/redis')) as base:
+        return file_backup(cfg, 'redis', 'redis', 'rdb', None, opener=functools.partial(
+            base.open_read, rcfg.get('dbfilename', 'dump.rdb'), owners=[rcfg.get('user', 'redis')]))
 
 
 def cmd_rabbitmq(cfg, args):
-    tmp = rabbitmq_dir()
-    try:
-        path = os.path.join(tmp, 'definitions.json')
-        run(['rabbitmqctl', '-q', 'export_definitions', path])
-        return file_backup(cfg, 'rabbitmq', 'definitions', 'json', ['cat', path])
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with work_root(cfg) as work:
+        try:
+            with work.leaf('rabbitmq', 'rabbitmq') as leaf:
+                run(['rabbitmqctl', '-q', 'export_definitions', leaf.join('definitions.json')])
+                return file_backup(cfg, 'rabbitmq', 'definitions', 'json', None, opener=functools.partial(
+                    leaf.open_read, 'definitions.json', owners=['rabbitmq']))
+        finally:
+            work.remove('rabbitmq')
 
 
 def cmd_files(cfg, args):
@@ -432,9 +461,18 @@ def epoch_iso(value):
     return iso(datetime.datetime.fromtimestamp(int(value), datetime.timezone.utc))
 
 
+def quote_ident(name):
+    return '"%s"' % name.replace('"', '""')
+
+
 def split_table(spec):
-    """'db.table' or 'db.schema.table' -> (db, relation); a bare name is in database postgres."""
-    return tuple(spec.split('.', 1)) if '.' in spec else ('postgres', spec)
+    """'db.table' or 'db.schema.table' -> (db, quoted relation); a bare name is in database postgres.
+    A part that is not a plain name is refused: it reaches SQL."""
+    parts = spec.split('.') if '.' in spec else ['postgres', spec]
+    if not 2 <= len(parts) <= 3 or not all(TABLE_PART.match(part) for part in parts):
+        raise BackupError('backup_verify_tables: %r is not database.table or database.schema.table of plain names '
+                          '(letters, digits, _, $, -)' % spec)
+    return parts[0], '.'.join(quote_ident(part) for part in parts[1:])
 
 
 def table_exists(cfg, spec, port=None, host=None):
@@ -560,66 +598,73 @@ def verify_remote(cfg, entries):
 
 def scratch_restore(cfg, target, entry):
     """Restore a pgBackRest backup into a scratch instance and run integrity queries. Returns detail text."""
+    with work_root(cfg) as work:
+        try:
+            return _scratch_restore(cfg, target, entry, work)
+        finally:
+            work.remove('verify')
+
+
+def _scratch_restore(cfg, target, entry, work):
     label = entry['location']
     vcfg = cfg['verify']
-    scratch = vcfg['dir']
-    sock = vcfg['socket_dir']
     port = vcfg['port']
     bindir = '/usr/lib/postgresql/%s/bin' % cfg['pg_version']
-    shutil.rmtree(scratch, ignore_errors=True)
-    for path in (scratch, sock):
-        os.makedirs(path, 0o700, exist_ok=True)
-        shutil.chown(path, 'postgres', 'postgres')
-    try:
+    # Fresh leaves of postgres' own below root-owned parents (the work directory, /run): whatever
+    # postgres left in them last time is removed first, without following a link.
+    parent, name = paths.parent_and_name(vcfg['socket_dir'], root_only=True)
+    with parent, work.leaf('verify', 'postgres') as scratch, parent.leaf(name, 'postgres') as sockdir:
+        sock = sockdir.path
         try:
-            run(pgbackrest_cmd(cfg, target['repo'], '--pg1-path=%s' % scratch, '--set=%s' % label,
-                               '--type=immediate', '--target-action=promote', '--archive-mode=off', 'restore'),
-                user='postgres')
-        except BackupError as exc:
-            if 'Permission denied' in str(exc) or 'unable to get info for path' in str(exc):
-                raise ScratchSetupError(str(exc))
-            raise
-        with open(os.path.join(scratch, 'postgresql.conf'), 'w') as handle:
-            handle.write("port = %d\nlisten_addresses = ''\nunix_socket_directories = '%s'\n"
-                         "hba_file = '%s/pg_hba.conf'\nident_file = '%s/pg_ident.conf'\n"
-                         "shared_buffers = 64MB\narchive_mode = off\nlogging_collector = off\n"
-                         # No hot standby: recovery then does not require the primary's connection
-                         # and sender limits, and connections open only once it has promoted.
-                         "hot_standby = off\nmax_connections = 20\n"
-                         # The set's own timeline: after a point-in-time restore the archive also holds a
-                         # later timeline that branched before this set, which 'latest' would refuse.
-                         "recovery_target_timeline = 'current'\n" % (port, sock, scratch, scratch))
-        with open(os.path.join(scratch, 'pg_hba.conf'), 'w') as handle:
-            handle.write('local all postgres peer\n')
-        open(os.path.join(scratch, 'pg_ident.conf'), 'w').close()
-        for name in ('postgresql.conf', 'pg_hba.conf', 'pg_ident.conf'):
-            shutil.chown(os.path.join(scratch, name), 'postgres', 'postgres')
-        run([bindir + '/pg_ctl', '-D', scratch, '-l', scratch + '.log', '-w', '-t', '600', 'start'], user='postgres')
-        deadline = time.time() + 600
-        while True:
-            # Refuses connections until recovery has ended (no hot standby).
-            probe = run(['psql', '-X', '-A', '-t', '-h', sock, '-p', str(port), '-d', 'postgres', '-c',
-                         'SELECT pg_is_in_recovery()'], user='postgres', check=False)
-            if probe.returncode == 0 and probe.stdout.strip() == 'f':
-                break
-            if time.time() > deadline:
-                raise BackupError('the scratch instance did not finish recovery in 600 s: %s'
-                                  % (probe.stderr or probe.stdout).strip()[-300:])
-            time.sleep(0.5)
-        dbs = [d for d in psql(cfg, 'SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1', port=port,
-                               host=sock).splitlines() if d]
-        run([bindir + '/pg_amcheck', '-h', sock, '-p', str(port), '--all', '--install-missing', '--heapallindexed'],
-            user='postgres')
-        counts = check_tables(
-            vcfg.get('tables') or [], entry.get('tables'),
-            lambda spec: table_exists(cfg, spec, port=port, host=sock),
-            lambda spec: psql(cfg, 'SELECT count(*) FROM %s' % split_table(spec)[1], database=split_table(spec)[0],
-                              port=port, host=sock))
-        return 'restored into a scratch instance on port %d; pg_amcheck clean on %d databases (%s)%s' % (
-            port, len(dbs), ', '.join(dbs), '; rows: ' + ', '.join(counts) if counts else '')
-    finally:
-        run([bindir + '/pg_ctl', '-D', scratch, '-m', 'immediate', 'stop'], user='postgres', check=False)
-        shutil.rmtree(scratch, ignore_errors=True)
+            try:
+                run(pgbackrest_cmd(cfg, target['repo'], '--pg1-path=%s' % scratch.path, '--set=%s' % label,
+                                   '--type=immediate', '--target-action=promote', '--archive-mode=off', 'restore'),
+                    user='postgres')
+            except BackupError as exc:
+                if 'Permission denied' in str(exc) or 'unable to get info for path' in str(exc):
+                    raise ScratchSetupError(str(exc))
+                raise
+            # Written without following a link postgres may have put there (O_EXCL, O_NOFOLLOW).
+            scratch.write('postgresql.conf',
+                          "port = %d\nlisten_addresses = ''\nunix_socket_directories = '%s'\n"
+                          "hba_file = '%s/pg_hba.conf'\nident_file = '%s/pg_ident.conf'\n"
+                          "shared_buffers = 64MB\narchive_mode = off\nlogging_collector = off\n"
+                          # No hot standby: recovery then does not require the primary's connection
+                          # and sender limits, and connections open only once it has promoted.
+                          "hot_standby = off\nmax_connections = 20\n"
+                          # The set's own timeline: after a point-in-time restore the archive also holds a
+                          # later timeline that branched before this set, which 'latest' would refuse.
+                          "recovery_target_timeline = 'current'\n" % (port, sock, scratch.path, scratch.path),
+                          owner='postgres')
+            scratch.write('pg_hba.conf', 'local all postgres peer\n', owner='postgres')
+            scratch.write('pg_ident.conf', '', owner='postgres')
+            run([bindir + '/pg_ctl', '-D', scratch.path, '-l', sockdir.join('scratch.log'), '-w', '-t', '600',
+                 'start'], user='postgres')
+            deadline = time.time() + 600
+            while True:
+                # Refuses connections until recovery has ended (no hot standby).
+                probe = run(['psql', '-X', '-A', '-t', '-h', sock, '-p', str(port), '-d', 'postgres', '-c',
+                             'SELECT pg_is_in_recovery()'], user='postgres', check=False)
+                if probe.returncode == 0 and probe.stdout.strip() == 'f':
+                    break
+                if time.time() > deadline:
+                    raise BackupError('the scratch instance did not finish recovery in 600 s: %s'
+                                      % (probe.stderr or probe.stdout).strip()[-300:])
+                time.sleep(0.5)
+            dbs = [d for d in psql(cfg, 'SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1', port=port,
+                                   host=sock).splitlines() if d]
+            run([bindir + '/pg_amcheck', '-h', sock, '-p', str(port), '--all', '--install-missing',
+                 '--heapallindexed'], user='postgres')
+            counts = check_tables(
+                vcfg.get('tables') or [], entry.get('tables'),
+                lambda spec: table_exists(cfg, spec, port=port, host=sock),
+                lambda spec: psql(cfg, 'SELECT count(*) FROM %s' % split_table(spec)[1],
+                                  database=split_table(spec)[0], port=port, host=sock))
+            return 'restored into a scratch instance on port %d; pg_amcheck clean on %d databases (%s)%s' % (
+                port, len(dbs), ', '.join(dbs), '; rows: ' + ', '.join(counts) if counts else '')
+        finally:
+            run([bindir + '/pg_ctl', '-D', scratch.path, '-m', 'immediate', 'stop'], user='postgres', check=False)
+            parent.remove(name)
 
 
 def pgbackrest_verify(cfg, repo):
@@ -862,67 +907,62 @@ def wait_redis(cfg, timeout):
 def restore_redis(cfg, entry, plain, moment):
     layout = redis_layout(cfg)
     service = cfg['redis'].get('service') or 'redis-server'
-    base = layout['dir']
-    aof = os.path.join(base, layout['appenddirname'])
+    user = cfg['redis'].get('user', 'redis')
+    aof = layout['appenddirname']
 
-    def place():
+    def place(base):
+        # Every file is created in the opened directory (O_EXCL, O_NOFOLLOW) and chowned by descriptor:
+        # a link the redis user puts there meanwhile is refused, never followed.
         if layout['appendonly'] == 'yes':
             # Multi-part AOF: the snapshot becomes the base file of a fresh manifest, so the server
             # loads it although AOF is on (it never falls back to dump.rdb by itself).
-            os.mkdir(aof, 0o750)
-            shutil.chown(aof, 'redis', 'redis')
             basefile = '%s.1.base.rdb' % layout['appendfilename']
-            manifest = os.path.join(aof, '%s.manifest' % layout['appendfilename'])
-            shutil.copyfile(plain, os.path.join(aof, basefile))
-            with open(manifest, 'w') as handle:
-                handle.write('file %s seq 1 type b\n' % basefile)
-            placed = [os.path.join(aof, basefile), manifest]
+            with base.leaf(aof, user, 0o750) as aofdir, open(plain, 'rb') as src:
+                aofdir.write(basefile, src, owner=user, mode=0o640)
+                aofdir.write('%s.manifest' % layout['appendfilename'], 'file %s seq 1 type b\n' % basefile,
+                             owner=user, mode=0o640)
         else:
-            placed = [os.path.join(base, layout['dbfilename'])]
-            shutil.copyfile(plain, placed[0])
-        for path in placed:
-            shutil.chown(path, 'redis', 'redis')
-            os.chmod(path, 0o640)
+            with open(plain, 'rb') as src:
+                base.write(layout['dbfilename'], src, owner=user, mode=0o640)
         run(['systemctl', 'start', service])
         wait_redis(cfg, 300)
 
     run(['systemctl', 'stop', service])
-    try:
-        copies = put_aside([os.path.join(base, layout['dbfilename']), aof], '.before-restore-%s' % stamp(moment),
-                           place)
-    except (BackupError, OSError) as exc:
-        run(['systemctl', 'restart', service], check=False)
-        raise BackupError('redis restore of %s failed, the previous data is back in place: %s' % (entry['id'], exc))
+    # CONFIG GET dir is the server's word: root writes there only if it is the redis user's directory.
+    with paths.Dir.open(layout['dir']) as base:
+        if base.owner() != paths.ids(user)[0]:
+            raise BackupError('redis names %s as its directory, which the %s user does not own: refusing to write '
+                              'there' % (layout['dir'], user))
+        try:
+            copies = put_aside(cfg, [(base, layout['dbfilename']), (base, aof)],
+                               '.before-restore-%s' % stamp(moment), functools.partial(place, base), service=service)
+        except (BackupError, OSError) as exc:
+            raise BackupError('redis restore of %s failed, the previous data is back in place: %s' % (entry['id'], exc))
     return {'keys': int(redis_cli(cfg, 'DBSIZE').stdout.strip() or 0), 'safety_copies': copies,
             'aof': layout['appendonly'] == 'yes'}
-
-
-def rabbitmq_dir():
-    """A private directory the rabbitmq user (rabbitmqctl runs as it) can read and write."""
-    tmp = tempfile.mkdtemp(prefix='aiquiz-rabbitmq-')
-    shutil.chown(tmp, 'rabbitmq', 'rabbitmq')
-    return tmp
 
 
 def restore_rabbitmq(cfg, entry, plain, moment):
     aside_dir = os.path.join(cfg['staging'], 'before-restore')
     os.makedirs(aside_dir, 0o700, exist_ok=True)
     aside = os.path.join(aside_dir, 'rabbitmq-definitions-%s.json' % stamp(moment))
-    tmp = rabbitmq_dir()
-    try:
-        wanted, current = os.path.join(tmp, 'definitions.json'), os.path.join(tmp, 'current.json')
-        shutil.copyfile(plain, wanted)
-        shutil.chown(wanted, 'rabbitmq', 'rabbitmq')
-        run(['rabbitmqctl', '-q', 'export_definitions', current])
-        shutil.copyfile(current, aside)
+    with work_root(cfg) as work:
         try:
-            run(['rabbitmqctl', '-q', 'import_definitions', wanted])
-        except BackupError as exc:
-            run(['rabbitmqctl', '-q', 'import_definitions', current], check=False)
-            raise BackupError('rabbitmq definitions restore of %s failed, the previous definitions were imported '
-                              'again: %s' % (entry['id'], exc))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            with work.leaf('rabbitmq', 'rabbitmq') as leaf:
+                with open(plain, 'rb') as src:
+                    leaf.write('definitions.json', src, owner='rabbitmq', mode=0o600)
+                wanted, current = leaf.join('definitions.json'), leaf.join('current.json')
+                run(['rabbitmqctl', '-q', 'export_definitions', current])
+                with leaf.open_read('current.json', owners=['rabbitmq']) as src, open(aside, 'wb') as out:
+                    shutil.copyfileobj(src, out, CHUNK)
+                try:
+                    run(['rabbitmqctl', '-q', 'import_definitions', wanted])
+                except BackupError as exc:
+                    run(['rabbitmqctl', '-q', 'import_definitions', current], check=False)
+                    raise BackupError('rabbitmq definitions restore of %s failed, the previous definitions were '
+                                      'imported again: %s' % (entry['id'], exc))
+        finally:
+            work.remove('rabbitmq')
     with open(plain) as handle:
         defs = json.load(handle)
     return {'safety_copies': [aside], 'vhosts': len(defs.get('vhosts', [])), 'users': len(defs.get('users', [])),
@@ -942,37 +982,94 @@ def tar_roots(plain):
     return roots
 
 
-def put_aside(paths, suffix, replace):
-    """Move what exists of paths to <path><suffix>, run replace(); on failure remove what replace() left
-    and move everything back. Returns the safety copies."""
-    existed = [path for path in paths if os.path.lexists(path)]
+def marker_path(cfg):
+    """Where a service-data restore in progress is recorded (root's own directory)."""
+    return os.path.join(os.path.dirname(os.path.abspath(cfg['staging'])), 'restore-in-progress.json')
+
+
+def put_aside(cfg, items, suffix, replace, service=None):
+    """Move what exists of items ((Dir, name) pairs) to <name><suffix>, run replace(); on failure remove what
+    replace() left and move everything back. Returns the safety copies.
+
+    A marker records the move first, so a run killed half-way (SIGKILL, reboot) is rolled back by the
+    next `aiquiz-backup recover`; SIGTERM rolls back here."""
+    existed = [(where, name) for where, name in items if where.exists(name)]
+    marker = marker_path(cfg)
+    paths.write_marker(marker, {'kind': 'service-data', 'phase': 'moving', 'service': service, 'suffix': suffix,
+                                'paths': [where.join(name) for where, name in items],
+                                'existed': [where.join(name) for where, name in existed]})
     moved = []
     try:
-        for path in existed:
-            os.rename(path, path + suffix)
-            moved.append(path)
+        for where, name in existed:
+            where.rename(name, name + suffix)
+            moved.append((where, name))
         replace()
-    except (BackupError, OSError):
-        for path in paths:
-            if path in moved or path not in existed:
-                if os.path.isdir(path) and not os.path.islink(path):
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    with contextlib.suppress(OSError):
-                        os.unlink(path)
-        for path in moved:
-            os.rename(path + suffix, path)
+    except BaseException:
+        if service:
+            run(['systemctl', 'stop', service], check=False)
+        for where, name in items:
+            if (where, name) in moved or (where, name) not in existed:
+                where.remove(name)
+        for where, name in moved:
+            where.rename(name + suffix, name)
+        if service:
+            run(['systemctl', 'start', service], check=False)
+        paths.clear_marker(marker)
         raise
-    return [path + suffix for path in moved]
+    paths.clear_marker(marker)
+    return [where.join(name + suffix) for where, name in moved]
+
+
+def cmd_recover(cfg, args):
+    """Roll back a service-data restore that was cut off (its marker is left): put the data aside back and
+    start the service."""
+    marker = marker_path(cfg)
+    state = paths.read_marker(marker)
+    if state is None:
+        return [{'id': 'recover', 'status': 'nothing to recover'}]
+    service = state.get('service')
+    if service:
+        run(['systemctl', 'stop', service], check=False)
+    put_back = []
+    for path in state['paths']:
+        parent, name = paths.parent_and_name(path)
+        with parent:
+            aside = name + state['suffix']
+            if path in state['existed'] and parent.exists(aside):
+                parent.remove(name)
+                parent.rename(aside, name)
+                put_back.append(path)
+            elif path not in state['existed']:
+                parent.remove(name)
+    if service:
+        run(['systemctl', 'start', service])
+    paths.clear_marker(marker)
+    result = {'id': 'recover', 'status': 'rolled back', 'phase': state['phase'], 'put_back': put_back,
+              'detail': 'an interrupted restore was rolled back: %s put back%s' % (
+                  ', '.join(put_back) or 'nothing had been moved', ', %s started' % service if service else '')}
+    if getattr(args, 'result_file', None):
+        write_result(args.result_file, {'command': 'restore', 'failed': True, 'msg': result['detail'],
+                                        'results': [result]})
+    return [result]
+
+
+def write_result(path, data):
+    paths.write_marker(path, data)
 
 
 def restore_files(cfg, entry, plain, moment):
     roots = tar_roots(plain)
+    items = []
     try:
-        copies = put_aside(roots, '.before-restore-%s' % stamp(moment),
+        for root in roots:
+            items.append(paths.parent_and_name(root))
+        copies = put_aside(cfg, items, '.before-restore-%s' % stamp(moment),
                            lambda: run(['tar', '-C', '/', '--numeric-owner', '-xpf', plain]))
     except (BackupError, OSError) as exc:
         raise BackupError('files restore of %s failed, the previous files are back in place: %s' % (entry['id'], exc))
+    finally:
+        for where, _name in items:
+            where.close()
     return {'paths': roots, 'safety_copies': copies}
 
 
@@ -990,6 +1087,9 @@ def cmd_restore(cfg, args):
               'ended': entry['ended']}
     if args.plan:
         return [dict(result, status='planned')]
+    if paths.read_marker(marker_path(cfg)) is not None:
+        raise BackupError('an interrupted restore left %s: run aiquiz-backup recover (the restore role does) first'
+                          % marker_path(cfg))
     moment = now()
     os.makedirs(cfg['staging'], 0o700, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix='aiquiz-restore-', dir=cfg['staging']) as tmp:
@@ -1000,6 +1100,11 @@ def cmd_restore(cfg, args):
         result.update(RESTORABLE[entry['kind']](cfg, entry, plain, moment))
     result.update(status='restored', seconds=round(time.time() - started, 1))
     return [result]
+
+
+def terminate(signum, frame):
+    # SIGTERM (systemctl stop, a shutdown) unwinds like a failure: what was moved aside is put back.
+    raise SystemExit('stopped by signal %d' % signum)
 
 
 def main(argv=None):
@@ -1024,21 +1129,33 @@ def main(argv=None):
     res.add_argument('--target')
     res.add_argument('--before', help='the newest backup that ended at or before this time (ISO 8601)')
     res.add_argument('--plan', action='store_true', help='say what would be restored, touch nothing')
+    rec = sub.add_parser('recover', help='roll back a restore that was cut off (its marker is left)')
+    for one in (res, rec):
+        one.add_argument('--result-file', help='also write the JSON result here (root-only)')
     args = parser.parse_args(argv)
     cfg = load_config()
     os.umask(0o077)
+    if args.command == 'restore' and not args.plan:
+        signal.signal(signal.SIGTERM, terminate)
+        signal.signal(signal.SIGHUP, terminate)
     handler = globals()['cmd_%s' % args.command]
     try:
         results = handler(cfg, args)
-    except (BackupError, cat.CatalogueError, gfs.RetentionError, OSError) as exc:
+    except (BackupError, cat.CatalogueError, gfs.RetentionError, OSError, SystemExit) as exc:
         log('%s failed: %s' % (args.command, exc))
-        print(json.dumps({'command': args.command, 'failed': True, 'msg': str(exc), 'results': []}))
+        out = {'command': args.command, 'failed': True, 'msg': str(exc), 'results': []}
+        print(json.dumps(out))
+        if getattr(args, 'result_file', None):
+            write_result(args.result_file, out)
         return 1
     failed = [r for r in results if r.get('status') == 'failed' or r.get('result') == 'failed']
     for item in failed:
         log('%s: %s' % (item['id'], item.get('detail')))
+    out = {'command': args.command, 'failed': bool(failed), 'results': results}
     if args.command != 'fetch':
-        print(json.dumps({'command': args.command, 'failed': bool(failed), 'results': results}))
+        print(json.dumps(out))
+    if getattr(args, 'result_file', None) and not (args.command == 'recover' and results[0]['status'] != 'rolled back'):
+        write_result(args.result_file, out)
     return 1 if failed else 0
 
 

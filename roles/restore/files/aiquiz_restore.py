@@ -10,8 +10,14 @@ document:
         passphrase, the time (not before the oldest backup) and chooses the backup set
         (never one the catalogue marks corrupt or failed). Touches nothing.
   aiquiz-restore apply --set LABEL [--time T]      stops PostgreSQL, moves the data directory
-        aside (the safety copy), restores, starts and waits for the promotion. Any failure puts
-        the safety copy back and starts PostgreSQL again on it.
+        aside (the safety copy), restores, starts and waits for the promotion. Any failure (and
+        SIGTERM) puts the safety copy back and starts PostgreSQL again on it.
+  aiquiz-restore recover                          an apply cut off without cleanup (SIGKILL, a
+        reboot, the controller gone) left its marker: roll it back (the safety copy back, PostgreSQL
+        started) or finish it (restored and only not yet started, or no safety copy to go back to).
+
+The role runs apply in a transient systemd unit (aiquiz-restore-apply.service), so it goes on
+when the controller goes away; the unit's ExecStopPost runs recover.
 
 Configuration: /etc/aiquiz-restore/restore.json (written by the role).
 """
@@ -20,12 +26,17 @@ import argparse
 import datetime
 import json
 import os
-import shutil
+import signal
 import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _backup_paths as paths  # noqa: E402  pylint: disable=wrong-import-position
+
 CONFIG = os.environ.get('AIQUIZ_RESTORE_CONFIG', '/etc/aiquiz-restore/restore.json')
+UNIT = 'aiquiz-restore-apply.service'
 
 
 class RestoreError(Exception):
@@ -176,54 +187,152 @@ def wait_serving(cfg, deadline):
 
 def tail_log(cfg):
     path = '/var/log/postgresql/postgresql-%s-main.log' % cfg['version']
-    try:
-        with open(path) as handle:
-            return ' | '.join(line.strip() for line in handle.readlines()[-6:])
-    except (IOError, OSError):
-        return path
+    # The postgres user can replace its log with a link to /etc/shadow: read only its own regular file.
+    return paths.read_tail(path, owners=['postgres']) or path
 
 
-def cmd_apply(cfg, args):
-    started = time.time()
-    datadir = cfg['data_dir']
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%SZ')
-    safety = '%s.before-restore-%s' % (datadir, stamp)
-    options = ['--set=%s' % args.set, '--pg1-path=%s' % datadir,
+def marker_path(cfg):
+    return os.path.join(cfg.get('state_dir') or '/var/lib/aiquiz/restore', 'in-progress.json')
+
+
+def mark(cfg, state, phase):
+    state['phase'] = phase
+    paths.write_marker(marker_path(cfg), state)
+
+
+def restore_options(cfg, state):
+    options = ['--set=%s' % state['set'], '--pg1-path=%s' % state['data_dir'],
                '--recovery-option=restore_command=pgbackrest --config=%s --stanza=%s archive-get %%f "%%p"'
                % (cfg['pgbackrest_config'], cfg['stanza'])]
-    if args.time:
-        options += ['--type=time', '--target=%s' % parse_time(args.time).strftime('%Y-%m-%d %H:%M:%S+00'),
+    if state.get('time'):
+        options += ['--type=time', '--target=%s' % parse_time(state['time']).strftime('%Y-%m-%d %H:%M:%S+00'),
                     '--target-action=promote']
     if cfg.get('archive_mode') == 'off':
         options.append('--archive-mode=off')
-    systemctl('stop', cfg['service'])
-    moved = False
-    try:
-        if os.path.isdir(datadir):
-            if cfg.get('safety_backup', True):
-                os.rename(datadir, safety)
-                moved = True
-            else:
-                shutil.rmtree(datadir)
-        os.makedirs(datadir, 0o700)
-        shutil.chown(datadir, 'postgres', 'postgres')
-        restore_started = time.time()
-        run(pgbackrest(cfg, *options + ['restore']), timeout=cfg['timeout'])
-        restored = time.time()
-        systemctl('start', cfg['service'])
-        wait_serving(cfg, started + cfg['timeout'])
-    except BaseException as exc:
-        subprocess.run(['systemctl', 'stop', cfg['service']], check=False)
-        if moved:
-            shutil.rmtree(datadir, ignore_errors=True)
-            os.rename(safety, datadir)
-        subprocess.run(['systemctl', 'start', cfg['service']], check=False)
-        raise RestoreError('restore failed, the previous data directory is back in place and PostgreSQL started '
-                           'on it: %s' % exc)
+    return options
+
+
+def restore_into_fresh_dir(cfg, state, parent, name):
+    """A fresh data directory (whatever is at its name goes: the live one was moved or deleted before),
+    restored by pgBackRest as postgres."""
+    mark(cfg, state, 'restoring')
+    parent.leaf(name, 'postgres', 0o700).close()
+    run(pgbackrest(cfg, *restore_options(cfg, state) + ['restore']), timeout=cfg['timeout'])
+
+
+def start_and_wait(cfg, state, started):
+    mark(cfg, state, 'starting')
+    systemctl('start', cfg['service'])
+    wait_serving(cfg, started + cfg['timeout'])
+
+
+def roll_back(cfg, state):
+    """Put the safety copy back and start PostgreSQL on it. False when there is none to put back."""
+    subprocess.run(['systemctl', 'stop', cfg['service']], check=False)
+    parent, name = paths.parent_and_name(state['data_dir'])
+    with parent:
+        safety = os.path.basename(state['safety']) if state.get('safety') else None
+        if safety and parent.exists(safety):
+            parent.remove(name)
+            parent.rename(safety, name)
+        elif state['phase'] not in ('stopping', 'moving'):
+            return False
+    subprocess.run(['systemctl', 'start', cfg['service']], check=False)
+    paths.clear_marker(marker_path(cfg))
+    return True
+
+
+def cmd_apply(cfg, args):
+    if paths.read_marker(marker_path(cfg)) is not None:
+        raise RestoreError('an interrupted restore left %s; run aiquiz-restore recover (the role does) first'
+                           % marker_path(cfg))
+    started = time.time()
+    datadir = cfg['data_dir']
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%SZ')
+    keep = cfg.get('safety_backup', True)
+    state = {'set': args.set, 'time': args.time, 'data_dir': datadir, 'started': stamp, 'pid': os.getpid(),
+             'safety': '%s.before-restore-%s' % (datadir, stamp) if keep else None}
+    # The parent (/var/lib/postgresql/<version>) is postgres': every step below works in it by
+    # descriptor and never follows a link postgres may put there.
+    parent, name = paths.parent_and_name(datadir)
+    with parent:
+        mark(cfg, state, 'stopping')
+        try:
+            systemctl('stop', cfg['service'])
+            if parent.exists(name):
+                if keep:
+                    mark(cfg, state, 'moving')
+                    parent.rename(name, os.path.basename(state['safety']))
+                else:
+                    mark(cfg, state, 'deleting')
+                    parent.remove(name)
+            restore_started = time.time()
+            restore_into_fresh_dir(cfg, state, parent, name)
+            restored = time.time()
+            start_and_wait(cfg, state, started)
+        except BaseException as exc:
+            if keep and roll_back(cfg, state):
+                raise RestoreError('restore failed and was rolled back: the previous data directory is back in '
+                                   'place and PostgreSQL started on it: %s' % exc)
+            if not keep:
+                raise RestoreError('restore failed after the live data directory was deleted (restore_safety_backup '
+                                   'false); the marker %s is left, and the next run of the role finishes the '
+                                   'restore: %s' % (marker_path(cfg), exc))
+            raise
+    paths.clear_marker(marker_path(cfg))
     serving = time.time()
-    return {'set': args.set, 'target_time': args.time or None, 'safety_copy': safety if moved else None,
+    return {'set': args.set, 'target_time': args.time or None, 'safety_copy': state['safety'],
             'seconds_restore': round(restored - restore_started, 2),
             'seconds_recovery': round(serving - restored, 2), 'seconds_total': round(serving - started, 2)}
+
+
+def unit_active():
+    state = subprocess.run(['systemctl', 'show', '-p', 'ActiveState', '--value', UNIT], stdout=subprocess.PIPE,
+                           encoding='utf-8', errors='replace', check=False).stdout.strip()
+    return state in ('active', 'activating', 'reloading')
+
+
+def cmd_recover(cfg, args):
+    """Finish or roll back what an apply cut off without cleanup left, saying which."""
+    state = paths.read_marker(marker_path(cfg))
+    if state is None:
+        return {'recovered': None, 'msg': 'no interrupted restore'}
+    if not args.from_unit and unit_active():
+        raise RestoreError('a restore is running on this host (%s, since %s); wait for it to end'
+                           % (UNIT, state.get('started')))
+    phase = state['phase']
+    started = time.time()
+    # Nothing restored yet and the live data kept aside: go back. Restored, or nothing to go back to: finish.
+    if phase in ('stopping', 'moving') or (phase == 'restoring' and state.get('safety')):
+        roll_back(cfg, state)
+        action = 'rolled back'
+        detail = ('an interrupted restore (phase %s, set %s, started %s) was rolled back: the previous data '
+                  'directory is back in place and PostgreSQL started on it' % (phase, state['set'], state['started']))
+    else:
+        parent, name = paths.parent_and_name(state['data_dir'])
+        with parent:
+            try:
+                subprocess.run(['systemctl', 'stop', cfg['service']], check=False)
+                if phase in ('deleting', 'restoring'):
+                    restore_into_fresh_dir(cfg, state, parent, name)
+                start_and_wait(cfg, state, started)
+            except BaseException as exc:
+                if state.get('safety') and roll_back(cfg, state):
+                    raise RestoreError('an interrupted restore (phase %s) could not be finished and was rolled back '
+                                       'to the previous data directory: %s' % (phase, exc))
+                raise RestoreError('an interrupted restore (phase %s) could not be finished; the marker %s is kept: '
+                                   '%s' % (phase, marker_path(cfg), exc))
+        paths.clear_marker(marker_path(cfg))
+        action = 'finished'
+        detail = ('an interrupted restore (phase %s, set %s, started %s) was finished: PostgreSQL serves the '
+                  'restored data' % (phase, state['set'], state['started']))
+    return {'recovered': action, 'phase': phase, 'set': state['set'], 'msg': detail,
+            'seconds': round(time.time() - started, 2)}
+
+
+def terminate(signum, frame):
+    # SIGTERM (systemctl stop, a shutdown) unwinds like a failure: the safety copy goes back.
+    raise SystemExit('stopped by signal %d' % signum)
 
 
 def main(argv=None):
@@ -236,16 +345,33 @@ def main(argv=None):
     apply_ = sub.add_parser('apply')
     apply_.add_argument('--set', required=True)
     apply_.add_argument('--time')
+    recover = sub.add_parser('recover')
+    recover.add_argument('--from-unit', action='store_true', help='run by the apply unit itself (ExecStopPost)')
+    for one in (apply_, recover):
+        one.add_argument('--result-file', help='also write the JSON result here (root-only)')
     args = parser.parse_args(argv)
     with open(CONFIG) as handle:
         cfg = json.load(handle)
+    os.umask(0o077)
+    if args.command == 'apply':
+        signal.signal(signal.SIGTERM, terminate)
+        signal.signal(signal.SIGHUP, terminate)
+    result_file = getattr(args, 'result_file', None)
     try:
-        result = (cmd_plan if args.command == 'plan' else cmd_apply)(cfg, args)
-    except RestoreError as exc:
+        result = {'plan': cmd_plan, 'apply': cmd_apply, 'recover': cmd_recover}[args.command](cfg, args)
+    except (RestoreError, OSError, SystemExit) as exc:
+        out = {'failed': True, 'msg': str(exc)}
         sys.stderr.write('aiquiz-restore: %s\n' % exc)
-        print(json.dumps({'failed': True, 'msg': str(exc)}))
+        print(json.dumps(out))
+        if result_file:
+            paths.write_marker(result_file, out)
         return 1
     print(json.dumps(result))
+    if result_file and not (args.command == 'recover' and not result.get('recovered')):
+        # After an apply cut off, the unit's recover says how it ended: as a failure, with what it did.
+        out = result if args.command == 'apply' else {'failed': True, 'msg': result['msg'],
+                                                      'recovered': result['recovered']}
+        paths.write_marker(result_file, out)
     return 0
 
 

@@ -37,7 +37,8 @@ def backup(tmp_path):
     lib = tmp_path / 'lib'
     lib.mkdir()
     for src in ('roles/backup/files/aiquiz_backup.py', 'plugins/module_utils/_backup_catalogue.py',
-                'plugins/module_utils/_backup_gfs.py'):
+                'plugins/module_utils/_backup_gfs.py', 'plugins/module_utils/_backup_paths.py',
+                'plugins/module_utils/_files.py'):
         shutil.copy(os.path.join(ROOT, src), str(lib))
     module = load('aiquiz_backup_under_test', str(lib / 'aiquiz_backup.py'), str(lib))
     (tmp_path / 'passphrase').write_text('unit test passphrase')
@@ -267,7 +268,12 @@ def test_a_corrupt_set_in_the_chain_turns_the_next_diff_or_incr_into_a_full(back
 
 @pytest.fixture
 def restore(tmp_path):
-    return load('aiquiz_restore_under_test', os.path.join(ROOT, 'roles/restore/files/aiquiz_restore.py'))
+    lib = tmp_path / 'restore-lib'
+    lib.mkdir()
+    for src in ('roles/restore/files/aiquiz_restore.py', 'plugins/module_utils/_backup_paths.py',
+                'plugins/module_utils/_files.py'):
+        shutil.copy(os.path.join(ROOT, src), str(lib))
+    return load('aiquiz_restore_under_test', str(lib / 'aiquiz_restore.py'), str(lib))
 
 
 INFO = [{'status': {'code': 0, 'message': 'ok'}, 'repo': [{'status': {'code': 0, 'message': 'ok'}}],
@@ -322,3 +328,202 @@ def test_plan_reads_a_wrong_passphrase_as_such(restore, tmp_path, monkeypatch):
         plan(restore, tmp_path, monkeypatch, json.dumps(garbage))
     with pytest.raises(restore.RestoreError, match='wrong restore_passphrase'):
         plan(restore, tmp_path, monkeypatch, '[{"broken": "\x00')
+
+
+def test_verification_tables_are_quoted_and_an_injection_is_refused(backup):
+    module = backup[0]
+    assert module.split_table('quiz.markers') == ('quiz', '"markers"')
+    assert module.split_table('quiz.audit.events') == ('quiz', '"audit"."events"')
+    for bad in ("quiz.x'); DROP TABLE keep_me; --", 'quiz.a b', 'quiz."x"', 'quiz.a.b.c', 'quiz.'):
+        with pytest.raises(module.BackupError, match='backup_verify_tables'):
+            module.split_table(bad)
+
+
+def raise_(exc):
+    raise exc
+
+
+class FakeHost:
+    """systemctl and pgBackRest of a restore, played on a data directory in tmp_path."""
+
+    def __init__(self, restore, tmp_path, monkeypatch, fail_at=None):
+        self.calls = []
+        self.datadir = tmp_path / 'pg' / 'main'
+        self.datadir.mkdir(parents=True)
+        (self.datadir / 'PG_VERSION').write_text('live data\n')
+        self.cfg = {'pgbackrest_config': '/dev/null', 'stanza': 'main', 'repo': 1, 'target': 'local',
+                    'data_dir': str(self.datadir), 'service': 'postgresql@15-main.service', 'timeout': 60,
+                    'safety_backup': True, 'state_dir': str(tmp_path / 'state'), 'port': 5432, 'version': '15'}
+        self.fail_at = fail_at
+        self.install(restore, monkeypatch)
+
+    def install(self, restore, monkeypatch):
+        me = self
+
+        def run(cmd, user='postgres', check=True, timeout=None):
+            me.calls.append('pgbackrest ' + cmd[-1])
+            if me.fail_at == 'restore':
+                raise restore.RestoreError('pgbackrest restore failed')
+            (me.datadir / 'PG_VERSION').write_text('restored data\n')
+            return type('P', (), {'returncode': 0, 'stdout': '', 'stderr': ''})()
+
+        def systemctl(action, unit):
+            me.calls.append('%s %s' % (action, unit))
+            if me.fail_at == action:
+                raise restore.RestoreError('systemctl %s failed' % action)
+
+        def sub_run(cmd, **kw):
+            me.calls.append(' '.join(cmd[1:3]))
+            return type('P', (), {'returncode': 0, 'stdout': 'inactive\n'})()
+        monkeypatch.setattr(restore, 'run', run)
+        monkeypatch.setattr(restore, 'systemctl', systemctl)
+        monkeypatch.setattr(restore, 'wait_serving', lambda cfg, deadline: None)
+        monkeypatch.setattr(restore.subprocess, 'run', sub_run)
+        monkeypatch.setattr(restore.paths, 'ids', lambda user: (os.geteuid(), os.getegid()))
+
+    def content(self):
+        return (self.datadir / 'PG_VERSION').read_text()
+
+    def marker(self):
+        path = os.path.join(self.cfg['state_dir'], 'in-progress.json')
+        return json.load(open(path)) if os.path.exists(path) else None
+
+
+def apply_args(**kw):
+    return type('A', (), dict({'set': '20261127-010000F', 'time': None}, **kw))()
+
+
+def test_apply_restores_and_leaves_no_marker(restore, tmp_path, monkeypatch):
+    fake = FakeHost(restore, tmp_path, monkeypatch)
+    result = restore.cmd_apply(fake.cfg, apply_args())
+    assert fake.content() == 'restored data\n' and fake.marker() is None
+    assert open(result['safety_copy'] + '/PG_VERSION').read() == 'live data\n'
+
+
+def test_a_failed_apply_is_rolled_back_and_says_so(restore, tmp_path, monkeypatch):
+    fake = FakeHost(restore, tmp_path, monkeypatch, fail_at='restore')
+    with pytest.raises(restore.RestoreError, match='rolled back'):
+        restore.cmd_apply(fake.cfg, apply_args())
+    assert fake.content() == 'live data\n' and fake.marker() is None
+    assert fake.calls[-1] == 'start postgresql@15-main.service'
+
+
+def test_an_apply_cut_off_while_restoring_is_rolled_back_by_recover(restore, tmp_path, monkeypatch):
+    fake = FakeHost(restore, tmp_path, monkeypatch)
+    # As a SIGKILL would leave it: the marker says restoring, the live data is aside, a partial directory in place.
+    monkeypatch.setattr(restore, 'run', lambda *a, **kw: raise_(KeyboardInterrupt()))
+    monkeypatch.setattr(restore, 'roll_back', lambda cfg, state: False)
+    with pytest.raises(KeyboardInterrupt):
+        restore.cmd_apply(fake.cfg, apply_args())
+    assert fake.marker()['phase'] == 'restoring' and not (fake.datadir / 'PG_VERSION').exists()
+    with pytest.raises(restore.RestoreError, match='interrupted restore left'):
+        restore.cmd_apply(fake.cfg, apply_args())
+    monkeypatch.undo()
+    fake.install(restore, monkeypatch)
+    result = restore.cmd_recover(fake.cfg, type('A', (), {'from_unit': False})())
+    assert result['recovered'] == 'rolled back' and 'rolled back' in result['msg']
+    assert fake.content() == 'live data\n' and fake.marker() is None
+    assert fake.calls[-1] == 'start postgresql@15-main.service'
+
+
+def test_an_apply_cut_off_after_the_restore_is_finished_by_recover(restore, tmp_path, monkeypatch):
+    fake = FakeHost(restore, tmp_path, monkeypatch)
+    monkeypatch.setattr(restore, 'start_and_wait', lambda cfg, state, started: (
+        restore.mark(cfg, state, 'starting'), raise_(KeyboardInterrupt())))
+    monkeypatch.setattr(restore, 'roll_back', lambda cfg, state: False)
+    with pytest.raises(KeyboardInterrupt):
+        restore.cmd_apply(fake.cfg, apply_args())
+    assert fake.marker()['phase'] == 'starting'
+    monkeypatch.undo()
+    fake.install(restore, monkeypatch)
+    result = restore.cmd_recover(fake.cfg, type('A', (), {'from_unit': True})())
+    assert result['recovered'] == 'finished'
+    assert fake.content() == 'restored data\n' and fake.marker() is None
+
+
+def test_recover_refuses_while_the_apply_unit_runs(restore, tmp_path, monkeypatch):
+    fake = FakeHost(restore, tmp_path, monkeypatch)
+    restore.mark(fake.cfg, {'set': 'x', 'data_dir': fake.cfg['data_dir'], 'started': 'now', 'safety': None},
+                 'restoring')
+    monkeypatch.setattr(restore, 'unit_active', lambda: True)
+    with pytest.raises(restore.RestoreError, match='a restore is running'):
+        restore.cmd_recover(fake.cfg, type('A', (), {'from_unit': False})())
+    assert fake.marker()['phase'] == 'restoring'
+
+
+def redis_host(module, tmp_path, monkeypatch, owner):
+    base = tmp_path / 'redis'
+    base.mkdir()
+    (base / 'appendonlydir').mkdir()
+    (base / 'appendonlydir' / 'appendonly.aof.1.base.rdb').write_text('old snapshot')
+    layout = {'dir': str(base), 'dbfilename': 'dump.rdb', 'appendonly': 'yes', 'appenddirname': 'appendonlydir',
+              'appendfilename': 'appendonly.aof'}
+    calls = []
+    monkeypatch.setattr(module, 'redis_layout', lambda cfg: layout)
+    monkeypatch.setattr(module, 'wait_redis', lambda cfg, timeout: None)
+    monkeypatch.setattr(module, 'run', lambda cmd, **kw: calls.append(' '.join(cmd)))
+    monkeypatch.setattr(module, 'redis_cli', lambda cfg, *words, **kw: type('P', (), {'stdout': '1'})())
+    plain = tmp_path / 'plain'
+    plain.write_text('new snapshot')
+    return base, calls, str(plain), {'redis': {'user': owner, 'service': 'redis-server'}}
+
+
+def test_redis_restore_creates_its_files_by_descriptor_and_never_follows_a_planted_link(backup, monkeypatch):
+    module, cfg, tmp_path = backup
+    outside = tmp_path / 'usr-local-sbin'
+    outside.mkdir()
+    (outside / 'aiquiz-backup').write_text('#!/bin/sh\n')
+    base, calls, plain, extra = redis_host(module, tmp_path, monkeypatch, (os.geteuid(), os.getegid()))
+    cfg.update(extra)
+    real_rename = module.paths.Dir.rename
+
+    def rename_then_plant(self, name, new_name):
+        # The redis user's move: as soon as the live directory is aside, a link where root will write.
+        real_rename(self, name, new_name)
+        if name == 'appendonlydir':
+            os.symlink(str(outside), name, dir_fd=self.fd)
+    monkeypatch.setattr(module.paths.Dir, 'rename', rename_then_plant)
+    result = module.restore_redis(cfg, {'id': 'redis-x'}, plain, module.now())
+    assert sorted(os.listdir(str(outside))) == ['aiquiz-backup']
+    assert not os.path.islink(str(base / 'appendonlydir'))
+    assert (base / 'appendonlydir' / 'appendonly.aof.1.base.rdb').read_text() == 'new snapshot'
+    assert result['safety_copies'][0].startswith(str(base / 'appendonlydir.before-restore-'))
+    assert calls == ['systemctl stop redis-server', 'systemctl start redis-server']
+
+
+def test_redis_restore_refuses_a_directory_the_redis_user_does_not_own(backup, monkeypatch):
+    module, cfg, tmp_path = backup
+    base, calls, plain, extra = redis_host(module, tmp_path, monkeypatch, (os.geteuid() + 1, os.getegid()))
+    cfg.update(extra)
+    with pytest.raises(module.BackupError, match='does not own: refusing to write there'):
+        module.restore_redis(cfg, {'id': 'redis-x'}, plain, module.now())
+    assert (base / 'appendonlydir' / 'appendonly.aof.1.base.rdb').read_text() == 'old snapshot'
+
+
+def test_a_service_data_restore_cut_off_is_rolled_back_by_recover(backup, monkeypatch):
+    module, cfg, tmp_path = backup
+    base, calls, plain, extra = redis_host(module, tmp_path, monkeypatch, (os.geteuid(), os.getegid()))
+    cfg.update(extra)
+    monkeypatch.setattr(module, 'wait_redis', lambda cfg, timeout: raise_(KeyboardInterrupt()))
+    real_put_aside = module.put_aside
+
+    def killed(cfg, items, suffix, replace, service=None):
+        # As SIGKILL would: no rollback, the marker stays.
+        items_before = [(w, n) for w, n in items if w.exists(n)]
+        module.paths.write_marker(module.marker_path(cfg), {
+            'kind': 'service-data', 'phase': 'moving', 'service': service, 'suffix': suffix,
+            'paths': [w.join(n) for w, n in items], 'existed': [w.join(n) for w, n in items_before]})
+        for where, name in items_before:
+            where.rename(name, name + suffix)
+        with pytest.raises(KeyboardInterrupt):
+            replace()
+        raise module.BackupError('cut off')
+    monkeypatch.setattr(module, 'put_aside', killed)
+    with pytest.raises(module.BackupError):
+        module.restore_redis(cfg, {'id': 'redis-x'}, plain, module.now())
+    assert (base / 'appendonlydir' / 'appendonly.aof.1.base.rdb').read_text() == 'new snapshot'
+    monkeypatch.setattr(module, 'put_aside', real_put_aside)
+    result = module.cmd_recover(cfg, Args(result_file=None))[0]
+    assert result['status'] == 'rolled back' and str(base / 'appendonlydir') in result['put_back']
+    assert (base / 'appendonlydir' / 'appendonly.aof.1.base.rdb').read_text() == 'old snapshot'
+    assert not os.path.exists(module.marker_path(cfg)) and calls[-1] == 'systemctl start redis-server'
