@@ -71,7 +71,9 @@ def start_host():
        "postgresql-15 pgbackrest zstd openssl >/dev/null", timeout=1800)
     for src, dest in (("roles/backup/files/aiquiz_backup.py", "aiquiz_backup.py"),
                       ("plugins/module_utils/_backup_catalogue.py", "_backup_catalogue.py"),
-                      ("plugins/module_utils/_backup_gfs.py", "_backup_gfs.py")):
+                      ("plugins/module_utils/_backup_gfs.py", "_backup_gfs.py"),
+                      ("plugins/module_utils/_backup_paths.py", "_backup_paths.py"),
+                      ("plugins/module_utils/_files.py", "_files.py")):
         sh("mkdir -p /usr/local/lib/aiquiz-backup")
         subprocess.run(["docker", "cp", os.path.join(ROOT, src), "%s:/usr/local/lib/aiquiz-backup/%s" % (NAME, dest)],
                        check=True)
@@ -83,7 +85,7 @@ def start_host():
               "targets": [{"name": "local", "type": "local", "path": "/var/backups/aiquiz", "repo": 1}],
               "redis": {"enabled": False}, "rabbitmq": {"enabled": False}, "paths": [], "docker_volumes": [],
               "retention": {"daily": 7, "weekly": 4, "monthly": 12, "yearly": 1},
-              "verify": {"port": 5499, "dir": "/var/lib/postgresql/aiquiz-backup-verify", "socket_dir": "/run/aiquiz-verify",
+              "verify": {"port": 5499, "socket_dir": "/run/aiquiz-verify",
                          "tables": []}}
     sh("mkdir -p -m 0700 /etc/aiquiz-backup /var/lib/aiquiz/backup/staging && printf %%s %s > "
        "/etc/aiquiz-backup/passphrase && chmod 0600 /etc/aiquiz-backup/passphrase && cat > "
