@@ -8,7 +8,7 @@ import re
 import sys
 import time
 
-from helpers import CANARIES, ROOT, lab_exec, run_playbook, scan_host_logs
+from helpers import CANARIES, ROOT, CanarySampler, lab_exec, run_playbook, scan_host_logs
 
 sys.path.insert(0, str(ROOT / "tests" / "bench"))
 from loadgen import LoadGenerator  # noqa: E402  pylint: disable=wrong-import-position,wrong-import-order
@@ -76,14 +76,17 @@ def test_published_app_ports_stay_closed_after_docker_restart_and_nft_reload(gol
 
 
 def test_deploy_under_load_loses_no_request_with_the_ports_closed(golive):
-    with LoadGenerator("127.0.0.1", 8443, host="quiz.aiquiz.lab", rate=50, threads=4,
-                       max_seconds=600) as load:
+    # The process tables are sampled for secrets meanwhile (item 3: a deploy).
+    with CanarySampler(golive.sampler.hosts) as sampler, \
+            LoadGenerator("127.0.0.1", 8443, host="quiz.aiquiz.lab", rate=50, threads=4, max_seconds=600) as load:
         time.sleep(2)
         run = run_playbook("playbooks/deploy.yml", "-e", json.dumps({"compose_app_release": "1.1.0",
                                                                      "compose_app_canary_seconds": 5}),
                            json_output=False)
         time.sleep(2)
     assert run.rc == 0, run.output[-3000:]
+    assert_no_canary_in_processes(sampler)
+    assert_no_canary_in_text(run.output, "deploy's output")
     summary = load.summary()
     assert summary["requests"] > 50 and summary["failed"] == 0, summary
     assert_only_edge_reaches(app_port_verdicts(sources=("mon1", "edge1")))
@@ -116,6 +119,18 @@ def test_no_secret_in_golive_output_or_audit_trail(golive):
     assert_no_canary_in_text(pathlib.Path(trail.group(1)).read_text(encoding="utf-8"), trail.group(1))
 
 
+def test_no_secret_in_any_process_table_during_backup_and_restore(golive):
+    with CanarySampler(golive.sampler.hosts) as sampler:
+        backup = run_playbook("playbooks/backup.yml", json_output=False)
+        restore = run_playbook("playbooks/restore.yml", "-e", "restore_host=data1", "-e", "restore_kind=redis",
+                               json_output=False)
+    assert backup.rc == 0, backup.output[-3000:]
+    assert restore.rc == 0, restore.output[-3000:]
+    assert_no_canary_in_processes(sampler)
+    assert_no_canary_in_text(backup.output + restore.output, "backup's and restore's output")
+
+
+# Last: the journals and logs after every run above (go-live, deploy, backup, restore).
 def test_no_secret_in_any_journal_or_log(golive):
     leaked = {}
     for host in golive.sampler.hosts:
