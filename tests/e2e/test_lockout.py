@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from helpers import ROOT, ansible_env, lab_exec, run_playbook
+from helpers import ROOT, ansible_env, lab_exec
 
 USER = "lockout-test"
 FIREWALL_ONLY = """---
@@ -75,8 +75,8 @@ def test_golive_refuses_a_run_that_would_lock_the_controller_out(over_ssh):
 def test_a_ruleset_that_cuts_the_controller_off_rolls_back_by_itself(over_ssh):
     # A confirmed ruleset first (over SSH, a harmless extra rule), then one
     # that admits SSH from elsewhere only, with preflight bypassed.
-    harmless = dict(over_ssh["vars"], firewall_rules=[{"name": "lockout_probe", "port": 9999, "proto": "tcp",
-                                                         "sources": ["192.0.2.7"]}])
+    probe = {"name": "lockout_probe", "port": 9999, "proto": "tcp", "sources": ["192.0.2.7"]}
+    harmless = dict(over_ssh["vars"], firewall_rules=[probe])
     rc, out = ssh_run(over_ssh["playbook"], harmless)
     assert rc == 0, out[-3000:]
     confirmed = lab_exec("mon1", "cat", "/var/lib/aiquiz/firewall/aiquiz.nft").stdout

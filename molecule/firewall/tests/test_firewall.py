@@ -232,10 +232,10 @@ ip netns exec fwpub ip route add default via 10.99.0.1
 systemd-run --unit fw-pub ip netns exec fwpub python3 -m http.server 8080 --bind 10.99.0.2
 nft -f - <<'NFT'
 table ip fw_published {
-	chain prerouting {
-		type nat hook prerouting priority dstnat;
-		tcp dport { 8055, 9055 } dnat to 10.99.0.2:8080
-	}
+    chain prerouting {
+        type nat hook prerouting priority dstnat;
+        tcp dport { 8055, 9055 } dnat to 10.99.0.2:8080
+    }
 }
 NFT
 """

@@ -713,13 +713,17 @@ def test_root_login_refused_when_sshd_will_forbid_it():
     assert 'access:root_login' not in by_name(pf.evaluate_access({'permit_root_login': 'no'}, {'ssh_session': SESSION}))
 
 
+def _no_such_user(name):
+    raise KeyError(name)
+
+
 def test_user_groups_reads_primary_and_supplementary():
     Gr = collections.namedtuple('Gr', 'gr_name gr_mem')
     groups = pf.user_groups('deploy', getpwnam=lambda name: Pw(name, 1000),
                             getgrgid=lambda gid: Gr('deploy', []),
                             getgrall=lambda: [Gr('sshusers', ['deploy']), Gr('adm', ['other']), Gr('sudo', ['deploy'])])
     assert groups == ['deploy', 'sshusers', 'sudo']
-    assert pf.user_groups('nobody-here', getpwnam=lambda name: (_ for _ in ()).throw(KeyError(name))) == []
+    assert pf.user_groups('nobody-here', getpwnam=_no_such_user) == []
 
 
 def test_access_arguments_are_validated():
