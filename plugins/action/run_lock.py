@@ -131,12 +131,12 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         args = dict(self._task.args)
-        for own in ('token', 'holder', 'take_over'):
+        for own in ('run_id', 'holder', 'take_over'):
             if own in args:
                 result.update(failed=True, msg='%s is set by the action plugin of %s; leave it out' % (own, MODULE))
                 return result
         token, holder = identity(task_vars)
-        args.update(token=token, holder=holder)
+        args.update(run_id=token, holder=holder)
         state = args.get('state', 'held')
         if state == 'held' and not self._task.check_mode and not self._play_context.check_mode:
             wait = args.get('wait', 0)

@@ -75,10 +75,10 @@ options:
       - Seconds between two looks at a held lock while waiting.
     type: float
     default: 1
-  token:
+  run_id:
     description:
-      - Identity of the run, set by the action plugin (controller host, C(ansible-playbook) pid and start time).
-        Leave it unset.
+      - Identity of the run, set by the action plugin (controller host, C(ansible-playbook) pid and start time),
+        recorded as the holder's C(token). Leave it unset.
     type: str
   holder:
     description:
@@ -180,7 +180,7 @@ def argument_spec():
         wait=dict(type='float', default=0),
         poll=dict(type='float', default=1),
         # Set by the action plugin.
-        token=dict(type='str'),
+        run_id=dict(type='str'),
         holder=dict(type='dict', default={}),
         take_over=dict(type='str'),
     )
@@ -196,8 +196,8 @@ def validate(params):
         errors.append('wait must be >= 0 seconds, got %s' % params['wait'])
     if params['poll'] <= 0:
         errors.append('poll must be > 0 seconds, got %s' % params['poll'])
-    if params['state'] != 'query' and not params['token']:
-        errors.append('token is missing: run the module through its action plugin (aiquiz.ops.run_lock), which '
+    if params['state'] != 'query' and not params['run_id']:
+        errors.append('run_id is missing: run the module through its action plugin (aiquiz.ops.run_lock), which '
                       'names the run')
     return errors
 
@@ -209,12 +209,12 @@ def run(module):
     if params['state'] == 'query' or module.check_mode:
         record = _files.read_run_lock(path)
         result.update(holder=record, holder_text=_files.describe_holder(record),
-                      acquired=bool(record) and record.get('token') == params['token'])
+                      acquired=bool(record) and record.get('token') == params['run_id'])
         if module.check_mode and params['state'] == 'held' and record and not result['acquired']:
             module.warn('%s is held by %s; a real run would wait for it' % (path, _files.describe_holder(record)))
         return result
     if params['state'] == 'absent':
-        released, record = _files.release_run_lock(path, params['token'])
+        released, record = _files.release_run_lock(path, params['run_id'])
         result.update(released=released, holder=None if released else record,
                       holder_text=_files.describe_holder(None if released else record))
         if record is not None and not released:
@@ -223,7 +223,7 @@ def run(module):
     holder = dict(params['holder'])
     if params['purpose']:
         holder['purpose'] = params['purpose']
-    outcome = _files.run_lock(path, params['token'], holder, params['lease'], params['wait'], params['take_over'],
+    outcome = _files.run_lock(path, params['run_id'], holder, params['lease'], params['wait'], params['take_over'],
                               params['poll'])
     text = _files.describe_holder(outcome['record'])
     result.update(acquired=outcome['acquired'], renewed=outcome['renewed'], holder=outcome['record'],
