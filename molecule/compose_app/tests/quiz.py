@@ -20,6 +20,10 @@ ROOT = pathlib.Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "tests" / "bench"))
 from loadgen import LoadGenerator  # noqa: E402  pylint: disable=wrong-import-position
 
+# Molecule exports ANSIBLE_FORCE_COLOR=1 to its verifier, which beats the
+# ANSIBLE_NOCOLOR of conftest.ansible_playbook: the tests read plain output.
+os.environ["ANSIBLE_FORCE_COLOR"] = "0"
+
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 DEPLOY = ROOT / "playbooks" / "deploy.yml"
 ROLLBACK = ROOT / "playbooks" / "rollback.yml"

@@ -86,6 +86,7 @@ def test_rollback_playbook_returns_to_1_0_0():
 def test_redeploying_the_active_release_changes_nothing():
     rc, out = deploy("1.0.0")
     assert rc == 0, out[-3000:]
+    assert set(recap(out)) >= set(APPS), out[-3000:]
     for name, counts in recap(out).items():
         assert counts["changed"] == 0, (name, out[-3000:])
 
