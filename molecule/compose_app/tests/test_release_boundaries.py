@@ -254,7 +254,8 @@ def admin_services(images_of):
 @pytest.fixture
 def admin_quiz():
     """Workload admin-quiz (its name ends with quiz's) on app1, a release on each colour."""
-    for release, images_of in (("1.0.0", "1.0.0"), ("1.1.0", "1.1.0")):
+    # Both on the images of 1.0.0, which need no migration beyond the first.
+    for release, images_of in (("1.0.0", "1.0.0"), ("1.0.1", "1.0.0")):
         rc, out = ansible_playbook(DEPLOY, dict(ADMIN, compose_app_release=release,
                                                 compose_app_services=admin_services(images_of)),
                                    limit=APP1, timeout=600)
