@@ -34,9 +34,9 @@ import math
 import re
 
 try:
-    from urllib.parse import quote, quote_plus
+    from urllib.parse import quote, quote_plus, unquote
 except ImportError:  # pragma: no cover - Python 2 is not supported by the collection
-    quote = quote_plus = None
+    quote = quote_plus = unquote = None
 
 MARKER_PREFIX = '<redacted:'
 MIN_SUBSTRING = 4  # known secrets shorter than this are hidden only where they are a whole value
@@ -68,7 +68,7 @@ _WORD_SPLIT_RE = re.compile(r'[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])')
 _PEM_RE = re.compile(r'(?P<begin>-----BEGIN (?P<label>[A-Z0-9][A-Z0-9 ]*)-----)(?P<body>.*?)(?P<end>-----END (?P=label)-----|\Z)',
                      re.DOTALL)
 # scheme://<userinfo>@ ; the userinfo runs to the last @ of the word (passwords are often left unencoded).
-_URL_RE = re.compile(r'''(?<![A-Za-z0-9+.\-])(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<info>[^\s'"<>\\`]{0,256})@''')
+_URL_RE = re.compile(r'''(?<![A-Za-z0-9+.\-])(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<info>[^\s'"<>\\`]{0,4096})@''')
 _JWT_RE = re.compile(r'(?<![A-Za-z0-9_\-])eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*')
 _AUTH_RE = re.compile(r'''(?<![A-Za-z0-9_\-])(?P<scheme>Bearer|Basic|Token|Digest|Negotiate)(?P<space>[ \t]+)'''
                       r'''(?P<token>(?=[A-Za-z0-9._~+/=\-]*[0-9+/=])[A-Za-z0-9._~+/=\-]{6,})''', re.IGNORECASE)
@@ -462,3 +462,58 @@ def redact_data(value, secrets=None, _depth=0):
     if isinstance(value, bytes):
         value = value.decode('utf-8', 'replace')
     return redact_text(str(value), secrets)
+
+
+# ----------------------------------------------------------------------
+# Program output (a migration's stderr, a command's error)
+
+_CONTROL_RE = re.compile(r'\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]')
+
+
+def known_secrets(values):
+    """A SecretValues of values (None and non-strings skipped); a value that is a URL
+    with a password adds that password too, as it is and URL-decoded, so that the
+    URL itself, once masked, still shows its user, host and path."""
+    secrets = SecretValues()
+    for value in values or ():
+        if value is None:
+            continue
+        value = str(value)
+        secrets.add(value)
+        for match in _URL_RE.finditer(value):
+            info = match.group('info')
+            if ':' in info:
+                password = info.split(':', 1)[1]
+                secrets.add(password, KIND_URL_PASSWORD)
+                if unquote is not None:
+                    secrets.add(unquote(password), KIND_URL_PASSWORD)
+    return secrets
+
+
+def redact(text, secrets=()):
+    """redact_text for a program's output, with secrets a plain list of values.
+
+    The patterns go first, so a DSN that is itself a secret keeps its user, host and
+    database; then each known value, wherever it still appears.
+    """
+    if text is None:
+        return ''
+    if not isinstance(text, str):
+        text = str(text)
+    known = known_secrets(secrets)
+    return known.mask(redact_text(text)) if len(known) else redact_text(text)
+
+
+def summary(text, limit=500, secrets=()):
+    """A redacted, bounded, one-paragraph summary of a program's output.
+
+    Colour codes and control characters go, blank lines fold, and when the text is
+    longer than limit its end is kept (errors come last), after '... '. Redaction
+    runs before the cut, so a cut never leaves part of a secret.
+    """
+    clean = _CONTROL_RE.sub('', redact(text, secrets))
+    clean = ' | '.join(line.strip() for line in clean.strip().splitlines() if line.strip())
+    if limit is not None and len(clean) > limit:
+        keep = max(limit - 4, 0)
+        clean = '... ' + clean[len(clean) - keep:] if keep else clean[:limit]
+    return clean

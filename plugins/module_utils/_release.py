@@ -10,7 +10,8 @@
 # colour of a blue-green pair, and in which state. Everything here runs on the
 # managed host (Python 3.8+, standard library only). The state machine works on
 # plain dicts (transition() never touches the disk) so it can be tested alone;
-# load(), write_atomic() and locked() are the file side.
+# load(), write_atomic() and locked() are the file side. project_name() is the
+# one place that names a release's Docker Compose project.
 
 from __future__ import annotations
 
@@ -22,14 +23,22 @@ import os
 import re
 
 from ansible_collections.aiquiz.ops.plugins.module_utils import _files
+from ansible_collections.aiquiz.ops.plugins.module_utils import _redact
 
 LEDGER_VERSION = 1
 COLOURS = ('blue', 'green')
 STATES = ('deploying', 'active', 'standby', 'failed')
 ACTIONS = ('query',) + STATES + ('absent',)
-FILE_MODE = 0o644
+# The reason of a failure may quote a program's output: root only.
+FILE_MODE = 0o600
 DIR_MODE = 0o755
+# Release ids and workload names in the ledger.
 NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$')
+# Workloads that run as Compose projects (compose_app_name): what Compose
+# accepts in a project name, within NAME_RE.
+COMPOSE_NAME_RE = re.compile(r'^[a-z0-9][a-z0-9_-]{0,127}$')
+# A reason is a summary: its end, credentials masked.
+REASON_MAX = 1000
 
 
 class LedgerError(Exception):
@@ -43,6 +52,39 @@ def utc_now():
 
 def other_colour(colour):
     return 'green' if colour == 'blue' else 'blue'
+
+
+def slug(release):
+    """The release id as it appears in a Compose project name: lowercase, every
+    character but a-z, 0-9 and '-' read as '-'. Never holds '_'."""
+    return re.sub(r'[^a-z0-9-]', '-', release.lower())
+
+
+def project_name(workload, release, colour):
+    """Compose project of a release on a colour: <workload>_<slug>_<colour>.
+
+    Injective for one workload's distinct slugs (transition() refuses a release
+    whose slug another release has), and across workloads: slug and colour hold
+    no '_', so the last two '_' split any name back into its three parts,
+    whatever '_' the workload name holds. None for a workload name Compose
+    does not accept.
+    """
+    if not COMPOSE_NAME_RE.match(workload or ''):
+        return None
+    return '%s_%s_%s' % (workload, slug(release), colour)
+
+
+def projects(ledger):
+    """Compose project of each release in the ledger, on its recorded colour."""
+    return dict((entry['id'], project_name(ledger['workload'], entry['id'], entry['colour']))
+                for entry in ledger['releases'])
+
+
+def clean_reason(reason):
+    """A reason fit for the ledger: credentials masked, at most REASON_MAX characters (its end)."""
+    if reason is None:
+        return None
+    return _redact.summary(reason, REASON_MAX)
 
 
 def empty_ledger(workload):
@@ -188,6 +230,19 @@ def write_atomic(path, ledger):
     _files.write_atomic(path, serialize(ledger), FILE_MODE, DIR_MODE)
 
 
+def loose_mode(path):
+    """The mode of an existing ledger that others than root may read, None otherwise."""
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+    except (IOError, OSError):
+        return None
+    return mode if mode != FILE_MODE else None
+
+
+def tighten(path):
+    os.chmod(path, FILE_MODE)
+
+
 def lock_path(path):
     return path + '.lock'
 
@@ -281,6 +336,17 @@ def _check_images(entry, images):
                              json.dumps(images, sort_keys=True)))
 
 
+def _check_slug(ledger, release, path):
+    for other in ledger['releases']:
+        if other['id'] != release and slug(other['id']) == slug(release):
+            raise LedgerError(
+                'release %s would share its Compose project names (%s) with release %s in the ledger %s; release ids '
+                'of a workload must stay distinct when lowercased with ".", "_" and "+" read as "-". Deploy it under '
+                'another id, or remove %s from the ledger first (state=absent)'
+                % (release, project_name(ledger['workload'], release, '<colour>') or slug(release), other['id'],
+                   path, other['id']))
+
+
 def transition(ledger, params, now=None):
     """Apply params['state'] to a copy of ledger.
 
@@ -294,7 +360,7 @@ def transition(ledger, params, now=None):
     state = params['state']
     release = params.get('release')
     images = params.get('images')
-    reason = params.get('reason')
+    reason = clean_reason(params.get('reason'))
     path = params.get('path')
     info = {'noop': False, 'removed': []}
 
@@ -315,6 +381,7 @@ def transition(ledger, params, now=None):
                 _check_images(entry, images)
             info['noop'] = True
             return new, info
+        _check_slug(new, release, path)
         colour = idle_colour(new)
         # An unfinished deploy of another release on this colour is superseded:
         # its containers are about to be replaced.
@@ -397,6 +464,8 @@ def facts(ledger, release=None, keep=None):
         'active': active,
         'previous_good': good,
         'colour': entry['colour'] if entry else None,
+        'project': project_name(ledger['workload'], entry['id'], entry['colour']) if entry else None,
+        'projects': projects(ledger),
         'idle_colour': idle_colour(ledger),
         'releases': release_ids(ledger),
         'prunable': prunable(ledger, keep) if keep is not None else [],

@@ -19,8 +19,15 @@ description:
   - The module only keeps the books. Starting containers, switching the edge and removing images is the caller's
     work, for example the C(aiquiz.ops.compose_app) role's.
   - 'The file is written atomically: to a temporary file beside it, flushed with C(fsync) and renamed over it, with
-    mode C(0644); missing parent directories are created with mode C(0755). Every change holds an exclusive
-    C(fcntl) lock on O(path) plus C(.lock), so two plays deploying the same workload to one host take turns.'
+    mode C(0600) (a failure''s reason may quote a program''s output); missing parent directories are created with mode
+    C(0755). A change that finds an existing ledger with another mode also sets it to C(0600). Every change holds an
+    exclusive C(fcntl) lock on O(path) plus C(.lock), so two writes of the ledger take turns. To keep a whole deploy
+    to itself, hold a run lock (M(aiquiz.ops.run_lock)) around it.'
+  - 'It also names the Docker Compose project of each release (RV(project), RV(projects)):
+    C(<workload>_<release>_<colour>), the release id lowercased with every character but letters, digits and C(-)
+    read as C(-) (C(1.1.0) gives C(quiz_1-1-0_blue)). As no two releases of a workload may then share a name
+    (O(state=deploying) refuses C(1-1-0) while C(1.1.0) is in the ledger), and as neither the release part nor the
+    colour holds C(_), a project name belongs to exactly one workload, release and colour.'
   - A ledger file that cannot be read (not JSON, wrong structure, another workload) is an error naming the file and
     the problem; the module never overwrites it.
 author:
@@ -74,6 +81,9 @@ options:
         skips the deploy; with other images it fails (give new images a new release id). A release id seen before
         (failed or older) is deployed again in its existing entry, on the idle colour, with its history kept.
         Another release still V(deploying) on that colour is marked V(failed) as superseded.
+        Refused when another release in the ledger would have the same Compose project names (see the description).
+      - In check mode, V(deploying) is the plan of a deploy before any change (RV(noop), RV(colour), RV(project)),
+        with the same refusals.
       - V(active) makes O(release) the active release and the previously active one V(standby). Only a V(deploying)
         or V(standby) release can be activated, and only while no other release has been deployed on its colour
         since (its containers must still be there); otherwise deploy it again first.
@@ -90,6 +100,10 @@ options:
     description:
       - Why the release moves to O(state), recorded in the entry's C(reason) and shown in RV(active) and
         RV(previous_good). Required for O(state=failed), for example the health gate's message.
+      - 'Stored as a summary, the same in the returned values and the file: credentials in it are masked (the
+        password of a URL such as C(postgresql://user:PASSWORD@host/db), values after C(password=), C(token:) and
+        the like, PEM private keys) and only its last 1000 characters are kept. Mask what you know to be secret
+        before passing it (the C(aiquiz.ops.redact) filter); this is a second line.'
       - A state change without O(reason) clears the recorded reason.
     type: str
   keep:
@@ -219,6 +233,18 @@ colour:
   returned: always
   type: str
   sample: green
+project:
+  description:
+    - The Docker Compose project of O(release) on RV(colour), null when O(release) is not given or was removed, or
+      when O(workload) is not a name Compose accepts (lowercase letters, digits, C(_) and C(-)).
+  returned: always
+  type: str
+  sample: quiz_1-1-0_green
+projects:
+  description: The Compose project of every release in the ledger, on its recorded colour (values null as for RV(project)).
+  returned: always
+  type: dict
+  sample: {1.1.0: quiz_1-1-0_green, 1.0.0: quiz_1-0-0_blue}
 idle_colour:
   description: The colour the active release does not use, V(blue) when no release is active.
   returned: always
@@ -263,6 +289,8 @@ from ansible_collections.aiquiz.ops.plugins.module_utils._release import (
     facts,
     load,
     locked,
+    loose_mode,
+    tighten,
     transition,
     validate_params,
     write_atomic,
@@ -295,6 +323,9 @@ def run(module):
             changed = after != before
             if changed:
                 write_atomic(path, after)
+            elif existed and loose_mode(path) is not None:
+                tighten(path)
+                changed = True
     else:
         before, existed = load(path, params['workload'])
         after, info = transition(before, params)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import time
 
 import pytest
@@ -181,3 +182,79 @@ def test_module_utils_stays_importable_on_managed_hosts():
     source = open(_redact.__file__, encoding='utf-8').read()
     assert 'ansible.' not in source.replace('ansible.builtin', '')  # no controller imports in a module_utils file
     compile(source, _redact.__file__, 'exec', dont_inherit=True)
+
+
+# ----------------------------------------------------------------------
+# redact() and summary(): program output (a migration's stderr) for the
+# release ledger and the redact filter. Markers are compared as ********.
+
+PW = 'Canary-Pw-7'
+
+
+def _stars(text):
+    return re.sub(r'<redacted:[a-z-]+>', '********', text)
+
+
+
+@pytest.mark.parametrize('text, expected', [
+    ('FATAL: could not connect to postgresql://quiz:%s@10.0.0.5:5432/quiz: password authentication failed' % PW,
+     'FATAL: could not connect to postgresql://quiz:********@10.0.0.5:5432/quiz: password authentication failed'),
+    ('redis://:%s@cache:6379/0' % PW, 'redis://:********@cache:6379/0'),
+    ('amqp://quiz:%s@mq:5672/%%2F and amqps://u:x@y' % PW, 'amqp://quiz:********@mq:5672/%2F and amqps://u:********@y'),
+    # An unencoded @ or / in the password: masked to the last @ of the word.
+    ('postgresql://u:p@ss/w@host/db', 'postgresql://u:********@host/db'),
+    ('"postgresql+psycopg://u:%s@h/db"' % PW, '"postgresql+psycopg://u:********@h/db"'),
+    ('host=db user=quiz password=%s dbname=quiz' % PW, 'host=db user=quiz password=******** dbname=quiz'),
+    ('PGPASSWORD=%s psql -h db' % PW, 'PGPASSWORD=******** psql -h db'),
+    ('{"db_password": "a b c", "api_token": "%s", "x": 1}' % PW,
+     '{"db_password": "********", "api_token": "********", "x": 1}'),
+    ("secret_key: '%s'" % PW, "secret_key: '********'"),
+    ('pwd=%s;' % PW, 'pwd=********;'),
+    ('Authorization: Bearer %s' % PW, 'Authorization: ********'),
+    ('-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n-----END EC PRIVATE KEY-----',
+     '-----BEGIN EC PRIVATE KEY-----********-----END EC PRIVATE KEY-----'),
+])
+def test_credentials_are_masked(text, expected):
+    assert _stars(_redact.redact(text)) == expected
+
+
+@pytest.mark.parametrize('text', [
+    'password authentication failed for user "quiz"',
+    'https://registry.example.com/v2/aiquiz/quiz-api/manifests/1.1.0',
+    'mail alice@example.com at 10:30',
+    'Bind for 0.0.0.0:8021 failed: port is already allocated',
+    'keyboard=us',
+])
+def test_ordinary_text_is_kept(text):
+    assert _redact.redact(text) == text
+
+
+def test_known_secrets_are_masked_as_they_are_and_url_encoded():
+    secret = 'p@ss/w:rd+1'
+    text = 'value %s, in a URL %s, and abc' % (secret, 'p%40ss%2Fw%3Ard%2B1')
+    assert _stars(_redact.redact(text, [secret, None, 'abc'])) == 'value ********, in a URL ********, and abc'
+
+
+def test_summary_keeps_the_end_masked_and_bounded():
+    output = 'step 1\n\n\x1b[31mstep 2\x1b[0m\n' + 'x' * 2000 + '\nFATAL: postgresql://quiz:%s@db/quiz\n' % PW
+    summary = _stars(_redact.summary(output, 120))
+    assert len(_redact.summary(output, 120)) == 120
+    assert summary.startswith('... ') and summary.endswith('FATAL: postgresql://quiz:********@db/quiz')
+    assert PW not in summary and '\x1b' not in summary
+    assert _redact.summary('a\n\n  b  \n', 100) == 'a | b'
+    assert _redact.summary(None) == ''
+
+
+def test_a_cut_never_reveals_part_of_a_secret():
+    # The cut falls inside the password: masking came first, so only the mask is cut.
+    text = 'postgresql://quiz:%s@db/quiz' % ('S' * 300)
+    for limit in range(5, 60):
+        assert 'S' not in _redact.summary(text, limit)
+
+
+def test_a_secret_dsn_keeps_its_host_and_its_password_is_masked_anywhere():
+    dsn = 'postgresql://quiz:Canary%40Pw%2F7@db.internal:5432/quiz'
+    text = 'connecting to %s\nauth failed for password Canary@Pw/7 (Canary%%40Pw%%2F7)' % dsn
+    assert _stars(_redact.redact(text, {'QUIZ_DATABASE_URL': dsn}.values())) == (
+        'connecting to postgresql://quiz:********@db.internal:5432/quiz\n'
+        'auth failed for password ******** (********)')

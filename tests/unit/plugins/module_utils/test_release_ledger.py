@@ -233,6 +233,67 @@ def test_facts():
     assert (empty['active'], empty['previous_good'], empty['idle_colour'], empty['releases']) == (None, None, 'blue', [])
 
 
+def test_facts_name_the_compose_project_of_each_release():
+    ledger = build_history(3)
+    facts = rl.facts(ledger, '1.1.0')
+    assert facts['project'] == 'quiz_1-1-0_green'
+    assert facts['projects'] == {'1.2.0': 'quiz_1-2-0_blue', '1.1.0': 'quiz_1-1-0_green', '1.0.0': 'quiz_1-0-0_blue'}
+    assert rl.facts(ledger)['project'] is None
+
+
+@pytest.mark.parametrize('release, expected', [
+    ('1.1.0', '1-1-0'), ('1-1-0', '1-1-0'), ('1_1_0', '1-1-0'), ('1.1.0+Build.7', '1-1-0-build-7'), ('RC1', 'rc1'),
+])
+def test_slug_keeps_lowercase_letters_digits_and_dashes_only(release, expected):
+    assert rl.slug(release) == expected
+    assert '_' not in rl.slug(release)
+
+
+def test_project_names_split_back_into_workload_release_and_colour():
+    # The bug this guards against: quiz + release 1_0-0 and quiz_1 + release 0-0
+    # gave one name, quiz_1_0-0_blue, when slugs could hold '_'.
+    names = {}
+    for workload in ('quiz', 'quiz_1', 'admin-quiz', 'quiz-admin', 'a_b_c'):
+        for release in ('1.0.0', '1_0-0', '0-0', '0.0', '2026_01_15', 'v1'):
+            for colour in rl.COLOURS:
+                name = rl.project_name(workload, release, colour)
+                assert name.rsplit('_', 2) == [workload, rl.slug(release), colour]
+                key = (workload, rl.slug(release), colour)
+                assert names.setdefault(name, key) == key, (name, key)
+    assert rl.project_name('Quiz.app', '1.0.0', 'blue') is None
+
+
+def test_a_release_whose_project_names_another_release_has_is_refused():
+    ledger = deploy_and_activate(rl.empty_ledger('quiz'), '1.1.0', V1, '2026-11-27T10:00:00Z')
+    for clash in ('1-1-0', '1_1_0', '1+1+0', '1.1-0'):
+        with pytest.raises(rl.LedgerError) as info:
+            step(ledger, 'deploying', clash, V2)
+        message = str(info.value)
+        assert 'release %s would share its Compose project names (quiz_1-1-0_<colour>) with release 1.1.0' % clash \
+            in message
+        assert 'Deploy it under another id, or remove 1.1.0 from the ledger first' in message
+    # The release itself, again, is no clash; nor is a distinct id.
+    assert step(ledger, 'deploying', '1.1.0', V1)[1]['noop'] is True
+    assert step(ledger, 'deploying', '1.1.1', V2)[0]['colours'] == {'blue': '1.1.0', 'green': '1.1.1'}
+    # Once 1.1.0 is gone from the ledger (pruned with its projects), the id is free.
+    ledger = step(step(ledger, 'deploying', '1.2.0', V2)[0], 'active', '1.2.0')[0]
+    ledger = step(ledger, 'absent', '1.1.0')[0]
+    assert rl.find(step(ledger, 'deploying', '1-1-0', V1)[0], '1-1-0')['state'] == 'deploying'
+
+
+def test_reason_is_stored_masked_and_bounded():
+    ledger = step(rl.empty_ledger('quiz'), 'deploying', '1.0.0', V1)[0]
+    output = 'connecting\n' + 'x' * 3000 + '\nFATAL: could not connect to postgresql://quiz:s3cret-pw@db:5432/quiz\n'
+    new = step(ledger, 'failed', '1.0.0', reason='Run the migrations: exit 3 ... ' + output)[0]
+    reason = entry(new, '1.0.0')['reason']
+    assert 's3cret-pw' not in reason
+    assert reason.endswith('could not connect to postgresql://quiz:<redacted:url-password>@db:5432/quiz')
+    assert len(reason) <= rl.REASON_MAX and reason.startswith('... ')
+    # The same reason again is no change: it is compared once cleaned.
+    again, _info = step(new, 'failed', '1.0.0', reason='Run the migrations: exit 3 ... ' + output)
+    assert again == new
+
+
 # --------------------------------------------------------------------------
 # File side
 # --------------------------------------------------------------------------
@@ -245,7 +306,7 @@ def test_write_creates_parents_and_modes_and_load_reads_back(tmp_path):
         rl.write_atomic(path, ledger)
     finally:
         os.umask(old)
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     for directory in ('var', 'var/lib', 'var/lib/releases'):
         assert stat.S_IMODE(os.stat(str(tmp_path / directory)).st_mode) == 0o755
     assert os.listdir(os.path.dirname(path)) == ['quiz.json']
@@ -314,7 +375,7 @@ def test_newer_format_and_other_workload_are_refused(tmp_path):
 def test_lock_is_exclusive_and_times_out(tmp_path):
     path = str(tmp_path / 'quiz.json')
     with rl.locked(path, timeout=1):
-        assert stat.S_IMODE(os.stat(path + '.lock').st_mode) == 0o644
+        assert stat.S_IMODE(os.stat(path + '.lock').st_mode) == 0o600
         start = time.monotonic()
         with pytest.raises(rl.LedgerError, match='is locked by another process .* stayed locked for 0.3 s'):
             with rl.locked(path, timeout=0.3):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import subprocess
 import sys
 
@@ -19,8 +20,8 @@ from ansible_collections.aiquiz.ops.plugins.modules import release
 
 V1 = {'api': 'registry1:5000/aiquiz/quiz-api:1.0.0', 'web': 'registry1:5000/aiquiz/quiz-web:1.0.0'}
 V2 = {'api': 'registry1:5000/aiquiz/quiz-api:1.1.0', 'web': 'registry1:5000/aiquiz/quiz-web:1.1.0'}
-RETURN_KEYS = ['active', 'changed', 'colour', 'idle_colour', 'ledger', 'noop', 'previous_good', 'prunable',
-               'releases', 'removed']
+RETURN_KEYS = ['active', 'changed', 'colour', 'idle_colour', 'ledger', 'noop', 'previous_good', 'project',
+               'projects', 'prunable', 'releases', 'removed']
 ISO = re.compile(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$')
 
 
@@ -140,6 +141,46 @@ def test_unchanged_run_does_not_rewrite_the_file(capsys, ledger_path):
     assert (code, result['changed']) == (0, False)
     assert result['diff']['before'] == result['diff']['after']
     assert os.stat(ledger_path).st_mtime_ns == mtime
+
+
+def test_plan_of_a_deploy_in_check_mode_names_colour_and_project_and_writes_nothing(capsys, ledger_path):
+    call(capsys, ledger_path, release='1.0.0', images=V1, state='deploying')
+    call(capsys, ledger_path, release='1.0.0', state='active')
+    before = open(ledger_path).read()
+    code, result = call(capsys, ledger_path, release='1.1.0', images=V2, state='deploying', _ansible_check_mode=True)
+    assert code == 0
+    assert (result['noop'], result['colour'], result['project']) == (False, 'green', 'quiz_1-1-0_green')
+    assert result['projects'] == {'1.1.0': 'quiz_1-1-0_green', '1.0.0': 'quiz_1-0-0_blue'}
+    code, result = call(capsys, ledger_path, release='1.0.0', images=V1, state='deploying', _ansible_check_mode=True)
+    assert (result['noop'], result['colour'], result['project']) == (True, 'blue', 'quiz_1-0-0_blue')
+    # A release id with the project names of 1.0.0 is refused, before any change.
+    code, result = call(capsys, ledger_path, release='1-0-0', images=V1, state='deploying', _ansible_check_mode=True)
+    assert code == 1
+    assert 'release 1-0-0 would share its Compose project names (quiz_1-0-0_<colour>) with release 1.0.0' \
+        in result['msg']
+    assert open(ledger_path).read() == before
+
+
+def test_ledger_is_root_only_and_a_loose_one_is_tightened(capsys, ledger_path):
+    call(capsys, ledger_path, release='1.0.0', images=V1, state='deploying')
+    assert stat.S_IMODE(os.stat(ledger_path).st_mode) == 0o600
+    os.chmod(ledger_path, 0o644)
+    # Nothing to change in the books, but the mode is put right: a change.
+    code, result = call(capsys, ledger_path, release='1.0.0', images=V1, state='deploying')
+    assert (code, result['changed']) == (0, True)
+    assert stat.S_IMODE(os.stat(ledger_path).st_mode) == 0o600
+    code, result = call(capsys, ledger_path, release='1.0.0', images=V1, state='deploying')
+    assert (code, result['changed']) == (0, False)
+
+
+def test_failed_reason_with_a_dsn_is_masked_in_result_and_file(capsys, ledger_path):
+    call(capsys, ledger_path, release='1.2.0', images=V2, state='deploying')
+    code, result = call(capsys, ledger_path, release='1.2.0', state='failed',
+                        reason='migrations: FATAL: could not connect to postgresql://quiz:Canary-PW-1@db/quiz')
+    assert code == 0
+    assert result['ledger']['releases'][0]['reason'] == \
+        'migrations: FATAL: could not connect to postgresql://quiz:<redacted:url-password>@db/quiz'
+    assert 'Canary-PW-1' not in open(ledger_path).read()
 
 
 def test_prune_with_absent_and_keep(capsys, ledger_path):
