@@ -248,6 +248,9 @@ def test_changed_definitions_converge_and_bad_input_stops_early():
                                limit="rabbitmq-debian12")
     assert rc != 0 and 'rabbitmq_users[0] (app): vhost "nowhere" is not in rabbitmq_vhosts' in out, out
     assert "Install rabbitmq-server" not in out
+    rc, out = ansible_playbook(CONVERGE, {"rabbitmq_users": [{"name": "app", "password": "two\nlines", "vhost": "orders"}]},
+                               limit="rabbitmq-debian12")
+    assert rc != 0 and "rabbitmq_users[0] (app): the password holds a line break" in out, out
 
 
 @pytest.mark.parametrize("name", HOSTS)

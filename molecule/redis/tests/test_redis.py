@@ -199,6 +199,9 @@ def test_bad_input_fails_before_any_change():
     assert host.file("/etc/redis/redis.conf").sha256sum == before
     rc, out = ansible_playbook(CONVERGE, {"redis_maxmemory_policy": "lru"}, limit="redis-debian12")
     assert rc != 0 and "redis_maxmemory_policy" in out, out
+    rc, out = ansible_playbook(CONVERGE, {"redis_password": "sixteen-chars-or-more\nrequirepass x"},
+                               limit="redis-debian12")
+    assert rc != 0 and "redis_password: holds a line break" in out, out
     # A plaintext port on a host that Redis binds beyond loopback.
     rc, out = ansible_playbook(CONVERGE, {"redis_bind": ["127.0.0.1", "0.0.0.0"], "redis_plaintext_port": 6380},
                                limit="redis-debian12")
