@@ -10,6 +10,7 @@ nobody declared. Connections are made for real between the hosts, with psql.
 
 import os
 import pathlib
+import re
 import secrets
 import sys
 import time
@@ -37,8 +38,8 @@ def get(name):
 
 
 def said(out, text):
-    """Whether the playbook output holds text, however the output wrapped it."""
-    return "".join(text.split()) in "".join(out.split())
+    """Whether the playbook output holds text, however the output wrapped and coloured it."""
+    return "".join(text.split()) in "".join(re.sub(r"\x1b\[[0-9;]*m", "", out).split())
 
 
 def sql(name, query, db="postgres"):

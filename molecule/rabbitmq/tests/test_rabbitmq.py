@@ -9,6 +9,7 @@ they say otherwise.
 import json
 import os
 import pathlib
+import re
 import secrets
 import sys
 import time
@@ -91,8 +92,8 @@ def get(name):
 
 
 def said(out, text):
-    """Whether the playbook output holds text, however the output wrapped it."""
-    return "".join(text.split()) in "".join(out.split())
+    """Whether the playbook output holds text, however the output wrapped and coloured it."""
+    return "".join(text.split()) in "".join(re.sub(r"\x1b\[[0-9;]*m", "", out).split())
 
 
 def roundtrip(host, user, password, vhost="orders", address="127.0.0.1", port=5671, ca=CA):

@@ -7,6 +7,7 @@ they say otherwise.
 
 import os
 import pathlib
+import re
 import sys
 import time
 
@@ -31,8 +32,8 @@ def get(name):
 
 
 def said(out, text):
-    """Whether the playbook output holds text, however the output wrapped it."""
-    return "".join(text.split()) in "".join(out.split())
+    """Whether the playbook output holds text, however the output wrapped and coloured it."""
+    return "".join(text.split()) in "".join(re.sub(r"\x1b\[[0-9;]*m", "", out).split())
 
 
 def cli(host, *args, password=PASSWORD, port=6379, tls=TLS):
