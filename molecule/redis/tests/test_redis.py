@@ -153,7 +153,7 @@ def test_rotation_reloads_without_dropping_clients():
         if "after" in result:
             break
         time.sleep(0.1)
-    assert "connected OK" in result and "after PONG" in result, result
+    assert "connected +OK" in result and "after +PONG" in result, result
     assert cli(host, "ping").stdout.strip() == "PONG"
 
 
