@@ -1,9 +1,11 @@
 """The sample workload on the lab, end to end (docs/admin/lab.md, "The sample workload").
 
 On app1's own Docker engine, the images pulled from registry1 run against the
-data services on data1 (playbooks/data.yml): migrations (twice), readiness, POST then GET,
+data services on data1 (playbooks/data.yml) over TLS, checking the services'
+certificates against the lab's own CA (its root at tls_ca_trust_file on app1,
+mounted into the containers): migrations (twice), readiness, POST then GET,
 the worker consuming events, 1.0.0 on the expanded schema, 1.2.0 failing
-readiness, degraded Redis/RabbitMQ, and a SIGTERM drain.
+readiness, degraded Redis/RabbitMQ, a SIGTERM drain, and plaintext URLs refused.
 
 Needs the lab (`make lab-up`); it runs playbooks/data.yml and
 `labctl workloads` itself (both idempotent: 20-45 s and 1 s when nothing changed) and
@@ -31,6 +33,9 @@ REG = "registry1:5000/aiquiz"
 # The lab's public passwords (inventories/lab/group_vars/all.yml).
 DB_PW, REDIS_PW, AMQP_PW = "quiz-lab-db-password", "quiz-lab-redis-password", "quiz-lab-amqp-password"
 PREFIX = "wlproof"
+# The own CA's root on app1 (tls_ca_trust_file of the lab inventory) and where
+# the containers see it (QUIZ_TLS_CA_FILE), as compose_app_services mount it.
+CA_HOST, CA_CONTAINER = "/etc/aiquiz/tls/aiquiz-ca.pem", "/etc/quiz/tls/ca.pem"
 PORTS = {"api11": 8091, "api10": 8092, "api12": 8093, "web": 8094, "degraded": 8095, "drain": 8096}
 
 
@@ -119,8 +124,9 @@ def lab():
     queue = "%s.events" % schema
     ctx = {
         "data_ip": data_ip, "schema": schema,
-        "env": {"QUIZ_DATABASE_URL": db, "QUIZ_REDIS_URL": "redis://:%s@%s:6379/0" % (REDIS_PW, data_ip),
-                "QUIZ_AMQP_URL": "amqp://quiz:%s@%s:5672/%%2F" % (AMQP_PW, data_ip),
+        "env": {"QUIZ_DATABASE_URL": db, "QUIZ_REDIS_URL": "rediss://:%s@%s:6379/0" % (REDIS_PW, data_ip),
+                "QUIZ_AMQP_URL": "amqps://quiz:%s@%s:5671/%%2F" % (AMQP_PW, data_ip),
+                "QUIZ_TLS_CA_FILE": CA_CONTAINER,
                 "QUIZ_EVENTS_QUEUE": queue, "QUIZ_CACHE_PREFIX": schema},
     }
     for image in ("quiz-api:1.0.0", "quiz-api:1.1.0", "quiz-api:1.2.0", "quiz-web:1.1.0", "quiz-worker:1.1.0"):
@@ -139,7 +145,8 @@ def cleanup():
 
 
 def run_args(ctx, name, image, port=None, env=None):
-    args = ["run", "-d", "--name", "%s-%s" % (PREFIX, name), "--network", PREFIX, "--network-alias", name]
+    args = ["run", "-d", "--name", "%s-%s" % (PREFIX, name), "--network", PREFIX, "--network-alias", name,
+            "-v", "%s:%s:ro" % (CA_HOST, CA_CONTAINER)]
     if port:
         args += ["-p", "127.0.0.1:%d:8080" % port]
     for key, value in dict(ctx["env"], **(env or {})).items():
@@ -148,7 +155,7 @@ def run_args(ctx, name, image, port=None, env=None):
 
 
 def migrate(ctx, image):
-    args = ["run", "--rm", "--network", PREFIX]
+    args = ["run", "--rm", "--network", PREFIX, "-v", "%s:%s:ro" % (CA_HOST, CA_CONTAINER)]
     for key, value in ctx["env"].items():
         args += ["-e", "%s=%s" % (key, value)]
     proc = inner(*args, "%s/%s" % (REG, image), "migrate")
@@ -227,7 +234,7 @@ def test_release_1_2_0_fails_readiness_but_is_alive(lab):
 def test_api_degrades_without_redis_and_rabbitmq(lab):
     ip = lab["data_ip"]
     inner(*run_args(lab, "degraded", "quiz-api:1.1.0", PORTS["degraded"], env={
-        "QUIZ_REDIS_URL": "redis://:x@%s:6390/0" % ip, "QUIZ_AMQP_URL": "amqp://quiz:x@%s:5673/%%2F" % ip}))
+        "QUIZ_REDIS_URL": "rediss://:x@%s:6390/0" % ip, "QUIZ_AMQP_URL": "amqps://quiz:x@%s:5673/%%2F" % ip}))
     ready = wait_for(PORTS["degraded"], "/readyz", 200)
     assert ready["checks"]["database"] == "ok"
     started = time.monotonic()
@@ -269,3 +276,15 @@ def test_sigterm_drains_in_flight_requests(lab):
     logs = [json.loads(x) for x in inner("logs", "%s-drain" % PREFIX).stdout.splitlines() if x.startswith("{")]
     stopped = [x for x in logs if x["msg"] == "stopped"]
     assert stopped and stopped[0]["in_flight_dropped"] == 0, logs[-3:]
+
+
+def test_plaintext_urls_are_refused_at_start(lab):
+    # With the CA mounted, a redis:// or amqp:// URL would send passwords in
+    # clear: the API says so and does not start.
+    ip = lab["data_ip"]
+    args = run_args(lab, "plain", "quiz-api:1.1.0", env={
+        "QUIZ_REDIS_URL": "redis://:x@%s:6379/0" % ip, "QUIZ_AMQP_URL": "amqp://quiz:x@%s:5672/%%2F" % ip})
+    args[1] = "--rm"  # run in the foreground: its exit code and log
+    proc = inner(*args, check=False, timeout=60)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "use rediss://" in proc.stdout and "use amqps://" in proc.stdout, proc.stdout

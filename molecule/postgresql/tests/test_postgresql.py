@@ -2,13 +2,17 @@
 
 postgresql-primary (Debian 12) serves the database appdb to one TCP client,
 postgresql-replica (Debian 12), which also streams the primary's WAL as a hot
-standby. postgresql-debian13 (PostgreSQL 17, sized from the host's memory,
-exporter on) is a client nobody declared. Connections are made for real
-between the hosts, with psql.
+standby, checking the primary's certificate (the tls role's own CA,
+verify-full). postgresql-debian13 (PostgreSQL 17, sized from the host's
+memory, exporter on, a self-signed certificate of its own) is a client
+nobody declared. Connections are made for real between the hosts, with psql.
 """
 
 import os
 import pathlib
+import re
+import secrets
+import sys
 import time
 
 import pytest
@@ -17,14 +21,25 @@ import testinfra
 from conftest import ansible_playbook
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(ROOT / "molecule" / "shared"))
+from secret_sampler import Sampler, traces  # noqa: E402  pylint: disable=wrong-import-position
+import rogue_tls  # noqa: E402  pylint: disable=wrong-import-position
+
 CONVERGE = ROOT / "molecule" / "postgresql" / "converge.yml"
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 VERSIONS = {"postgresql-primary": "15", "postgresql-replica": "15", "postgresql-debian13": "17"}
 APP_PASSWORD = "molecule-app-password"
+PAIR = "postgresql-primary,postgresql-replica"
+CA = "/etc/aiquiz/tls/postgresql/ca.pem"
 
 
 def get(name):
     return testinfra.get_host("ansible://" + name, ansible_inventory=INVENTORY)
+
+
+def said(out, text):
+    """Whether the playbook output holds text, however the output wrapped and coloured it."""
+    return "".join(text.split()) in "".join(re.sub(r"\x1b\[[0-9;]*m", "", out).split())
 
 
 def sql(name, query, db="postgres"):
@@ -37,6 +52,23 @@ def remote_psql(source, target, password, query="SELECT 1", user="app", db="appd
     dsn = "host=%s dbname=%s user=%s sslmode=%s connect_timeout=5" % (target, db, user, sslmode)
     cmd = get(source).run("PGPASSWORD=%s psql -XAtq %s -c %s", password, dsn, query)
     return cmd.rc, cmd.stdout + cmd.stderr
+
+
+# A session over TLS (verify-full), kept open until /tmp/rotation-client.go.
+LONG_CLIENT = """
+import os, time, psycopg2
+conn = psycopg2.connect(host="postgresql-primary", dbname="appdb", user="app", password="%(password)s",
+                        sslmode="verify-full", sslrootcert="%(ca)s", connect_timeout=5)
+conn.autocommit = True
+cur = conn.cursor()
+cur.execute("SELECT 1")
+print("connected", cur.fetchone()[0], flush=True)
+deadline = time.time() + 300
+while not os.path.exists("/tmp/rotation-client.go") and time.time() < deadline:
+    time.sleep(0.2)
+cur.execute("SELECT 1")
+print("after", cur.fetchone()[0], flush=True)
+"""
 
 
 def postmaster_start(name="postgresql-primary"):
@@ -104,10 +136,80 @@ def test_given_certificate_is_served_and_verifies():
     cmd = replica.run("PGPASSWORD=%s psql -XAtq %s -c %s", APP_PASSWORD, dsn,
                       "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
     assert cmd.rc == 0 and cmd.stdout.strip() == "t", cmd.stdout + cmd.stderr
-    # The primary's snakeoil certificate does not verify against it.
+    # The primary's certificate (the own CA's) does not verify against it.
     cmd = replica.run("PGPASSWORD=%s psql -XAtq %s -c 'SELECT 1'", APP_PASSWORD,
                       dsn.replace("host=postgresql-debian13", "host=postgresql-primary"))
     assert cmd.rc != 0 and "certificate verify failed" in cmd.stderr, cmd.stderr
+
+
+def test_clients_verify_the_own_ca_and_the_name():
+    # What the workload ships: verify-full against the own CA's root.
+    replica = get("postgresql-replica")
+    dsn = "host=postgresql-primary dbname=appdb user=app sslmode=verify-full sslrootcert=%s connect_timeout=5" % CA
+    cmd = replica.run("PGPASSWORD=%s psql -XAtq %s -c %s", APP_PASSWORD, dsn,
+                      "SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+    assert cmd.rc == 0 and cmd.stdout.strip().startswith("t|TLSv1."), cmd.stdout + cmd.stderr
+    # The same certificate for another name the client asked for: refused.
+    address = get("postgresql-primary").check_output("hostname -I").split()[0]
+    cmd = replica.run("PGPASSWORD=%s psql -XAtq %s -c 'SELECT 1'", APP_PASSWORD,
+                      dsn.replace("host=postgresql-primary", "host=%s" % address))
+    assert cmd.rc != 0 and "does not match host name" in cmd.stderr, cmd.stderr
+
+
+def test_replica_refuses_a_primary_with_a_certificate_from_another_ca():
+    # Someone answers for postgresql-primary (a spoofed DNS answer: hostaddr)
+    # with a certificate for that very name, signed by another CA. The
+    # replica's own connection settings (primary_conninfo as the role wrote
+    # them) refuse it before any password is sent.
+    rogue = get("postgresql-debian13")
+    rogue_tls.start(rogue, 5499, ["DNS:postgresql-primary"], mode="postgres")
+    address = rogue.check_output("hostname -I").split()[0]
+    conninfo = sql("postgresql-replica", "SHOW primary_conninfo")
+    assert "sslmode=verify-full" in conninfo and "sslrootcert=%s" % CA in conninfo, conninfo
+    assert "password" not in conninfo.replace("passfile", ""), conninfo
+    cmd = get("postgresql-replica").run("runuser -u postgres -- psql -XAtq %s -c 'SELECT 1'",
+                                        "%s hostaddr=%s port=5499 dbname=postgres connect_timeout=5" % (conninfo, address))
+    assert cmd.rc != 0 and "certificate verify failed" in cmd.stderr, cmd.stderr
+    # The same settings against the real primary work (a physical replication login).
+    cmd = get("postgresql-replica").run("runuser -u postgres -- psql -XAtq %s -c 'IDENTIFY_SYSTEM'",
+                                        "%s replication=true connect_timeout=5" % conninfo)
+    assert cmd.rc == 0, cmd.stderr
+
+
+def test_rotation_reloads_without_dropping_connections():
+    primary, replica = get("postgresql-primary"), get("postgresql-replica")
+    cert = "openssl s_client -starttls postgres -connect postgresql-primary:5432 </dev/null 2>/dev/null" \
+           " | openssl x509 -noout -serial"
+    before = replica.check_output(cert)
+    started = postmaster_start()
+    walsender = sql("postgresql-primary", "SELECT pid FROM pg_stat_replication")
+    # A client session over TLS, open across the rotation.
+    replica.check_output("rm -f /tmp/rotation-client.go; nohup python3 -c %s >/tmp/rotation-client.out 2>&1 &",
+                         LONG_CLIENT % {"ca": CA, "password": APP_PASSWORD})
+    for _attempt in range(100):
+        if "connected" in replica.run("cat /tmp/rotation-client.out").stdout:
+            break
+        time.sleep(0.1)
+    rc, out = ansible_playbook(ROOT / "playbooks" / "rotate-certs.yml",
+                               {"rotate_certs_names": ["postgresql"], "rotate_certs_force": True},
+                               limit="postgresql-primary")
+    assert rc == 0, out
+    assert "postgresql.service" in out, out
+    for _attempt in range(50):
+        if replica.check_output(cert) != before:
+            break
+        time.sleep(0.2)
+    assert replica.check_output(cert) != before
+    # Reloaded, not restarted: the server, the replication connection and the client session go on.
+    assert postmaster_start() == started
+    assert sql("postgresql-primary", "SELECT pid FROM pg_stat_replication") == walsender
+    replica.check_output("touch /tmp/rotation-client.go")
+    for _attempt in range(100):
+        result = replica.run("cat /tmp/rotation-client.out").stdout
+        if "after" in result:
+            break
+        time.sleep(0.1)
+    assert "connected" in result and "after 1" in result, result
 
 
 def test_pg_hba_refuses_what_was_not_declared():
@@ -200,8 +302,54 @@ def test_bad_input_fails_before_any_change():
     rc, out = run_role({"postgresql_settings": {"shared_bufers": "1GB"}}, tags="postgresql_configure")
     assert rc != 0 and 'unrecognized configuration parameter "shared_bufers"' in out, out
     assert get("postgresql-primary").file(conf).sha256sum == before
-    rc, out = run_role({"postgresql_tls_key_file": "/etc/ssl/private/absent.key"}, tags="postgresql_configure")
-    assert rc != 0 and "postgresql_tls_key_file (/etc/ssl/private/absent.key) is missing or not readable" in out, out
+    rc, out = run_role({"postgresql_tls_certificate": "", "postgresql_tls_key_file": "/etc/ssl/private/absent.key"},
+                       tags="postgresql_configure")
+    assert rc != 0 and said(out, "postgresql_tls_cert_file or postgresql_tls_key_file (/etc/ssl/certs/ssl-cert-snakeoil.pem,"
+                            " /etc/ssl/private/absent.key) are missing or not readable"), out
     assert get("postgresql-primary").file(conf).sha256sum == before
     rc, out = run_role({"postgresql_replica_of": "postgresql-primary"})
     assert rc != 0 and "postgresql_replica_of: a host cannot be its own replica" in out, out
+    # Plaintext admitted by an hba line, and a replica that could not check its primary.
+    rc, out = run_role({"postgresql_hba": [{"type": "host", "database": "appdb", "user": "app",
+                                            "address": "10.0.0.0/8", "method": "scram-sha-256"}]})
+    assert rc != 0 and said(out, "postgresql_hba[0]: type host also admits connections without TLS; use hostssl"), out
+    rc, out = run_role({"postgresql_tls_certificate": ""}, limit="postgresql-replica")
+    assert rc != 0 and said(out, "postgresql_replication_ca_file: empty, and no postgresql_tls_certificate"), out
+    rc, out = run_role({"postgresql_tls_certificate": "nope"})
+    assert rc != 0 and said(out, 'postgresql_tls_certificate: "nope" is not a certificate of tls_certificates'), out
+    assert get("postgresql-primary").file(conf).sha256sum == before
+
+
+def test_replication_password_never_reaches_a_command_line_or_a_log():
+    # The attack: a local user (or the audit trail) reads process argv and
+    # environments while the role clones a replica, then the journal (sudo
+    # logs every command line it runs) and the files. The canary is the
+    # replication password of this run only.
+    canary = "pgcanary-" + secrets.token_hex(8)
+    replica = get("postgresql-replica")
+    samplers = {name: Sampler(get(name), [canary]) for name in PAIR.split(",")}
+    # A replica that no longer follows its primary and holds databases: the
+    # role clones it again (postgresql_replica_force_reclone), with the canary.
+    replica.check_output("rm -f /var/lib/postgresql/15/main/standby.signal && systemctl restart postgresql@15-main")
+    try:
+        rc, out = run_role({"postgresql_replication_password": canary, "postgresql_replica_force_reclone": True},
+                           limit=PAIR)
+    finally:
+        found = {name: sampler.stop() for name, sampler in samplers.items()}
+    assert rc == 0, out
+    assert canary not in out
+    for name, result in found.items():
+        assert result["samples"] > 20, result
+        assert result["hits"] == [], "%s: the canary was seen in %s" % (name, result["hits"])
+    passfile = "/var/lib/postgresql/.aiquiz-replication.pgpass"
+    for name in PAIR.split(","):
+        assert traces(get(name), [canary], allowed=(passfile,)) == [], name
+    # The one place it is: the replica's passfile, for the postgres user alone.
+    pgpass = replica.file(passfile)
+    assert (pgpass.user, pgpass.group, pgpass.mode) == ("postgres", "postgres", 0o600)
+    assert canary in pgpass.content_string
+    # Streaming again with the password of the inventory.
+    rc, out = run_role(limit=PAIR)
+    assert rc == 0, out
+    assert sql("postgresql-replica", "SELECT pg_is_in_recovery()") == "t"
+    assert canary not in replica.file(passfile).content_string

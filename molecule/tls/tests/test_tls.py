@@ -126,6 +126,15 @@ def test_own_ca_certificate_chains_to_the_controller_root():
         assert host.run("grep -rlsF -- %s /etc /root /var /tmp /srv", body_line).stdout.strip() == ""
 
 
+def test_clients_get_the_own_ca_root_and_nothing_else():
+    # tls_ca_trust_file: the root for the host's clients, readable by all, no key.
+    host = get(EDGE)
+    trust = host.file("/etc/aiquiz/tls/aiquiz-ca.pem")
+    assert (trust.user, trust.group, trust.mode) == ("root", "root", 0o644)
+    assert trust.content_string.strip() == (CA_DIR / "root.pem").read_text().strip()
+    assert "PRIVATE KEY" not in trust.content_string
+
+
 def test_private_keys_are_private():
     host = get(EDGE)
     edge_key = host.file(host.check_output("readlink -f %s/edge/privkey.pem", TLS))

@@ -11,9 +11,11 @@ import json
 import os
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 RELEASE = os.environ.get("QUIZ_RELEASE", "0.0.0")
@@ -65,6 +67,97 @@ def redact(url):
     return "%s://%s:***@%s" % (scheme, user, host)
 
 
+# --------------------------------------------------------------------------
+# TLS to the data services
+#
+# QUIZ_TLS_CA_FILE names the CA that signed the data services' certificates
+# (the tls role's own CA, mounted into the container). With it, every
+# connection to PostgreSQL, Redis and RabbitMQ is TLS and checks the
+# server's certificate against that CA and the host name of the URL:
+# PostgreSQL with sslmode=verify-full (whatever the URL says), Redis and
+# RabbitMQ only through rediss:// and amqps:// URLs (a plaintext URL is
+# refused, never silently used). Without it, rediss:// and amqps:// still
+# check the certificate, against the system's CAs.
+
+TLS_CA_FILE = os.environ.get("QUIZ_TLS_CA_FILE", "")
+
+
+class InsecureURL(ValueError):
+    """A data service URL that would send the password and the data in clear."""
+
+
+def _scheme(url):
+    return url.split("://", 1)[0].lower() if "://" in url else ""
+
+
+def tls_context(ca_file=None):
+    """A client context that checks the certificate chain (ca_file, else the system's CAs) and the host name."""
+    ca_file = TLS_CA_FILE if ca_file is None else ca_file
+    ctx = ssl.create_default_context(cafile=ca_file or None)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.check_hostname = True
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+def pg_tls_args(ca_file=None):
+    """Keyword arguments for psycopg2.connect: with a CA file, verify-full against it (they win over the URL's)."""
+    ca_file = TLS_CA_FILE if ca_file is None else ca_file
+    if not ca_file:
+        return {}
+    return {"sslmode": "verify-full", "sslrootcert": ca_file}
+
+
+def redis_tls_args(url, ca_file=None):
+    """Keyword arguments for redis.Redis.from_url: certificate and host name checked for rediss://."""
+    ca_file = TLS_CA_FILE if ca_file is None else ca_file
+    scheme = _scheme(url)
+    if scheme == "rediss":
+        args = {"ssl_cert_reqs": "required", "ssl_check_hostname": True}
+        if ca_file:
+            args["ssl_ca_certs"] = ca_file
+        return args
+    if ca_file:
+        raise InsecureURL("QUIZ_REDIS_URL uses %s:// (plaintext) while QUIZ_TLS_CA_FILE is set: use rediss://"
+                          % (scheme or "no scheme"))
+    return {}
+
+
+def amqp_parameters(url, ca_file=None):
+    """pika.URLParameters of url; for amqps://, TLS that checks the certificate and the URL's host name."""
+    import pika  # pylint: disable=import-outside-toplevel
+    ca_file = TLS_CA_FILE if ca_file is None else ca_file
+    scheme = _scheme(url)
+    if scheme != "amqps" and ca_file:
+        raise InsecureURL("QUIZ_AMQP_URL uses %s:// (plaintext) while QUIZ_TLS_CA_FILE is set: use amqps://"
+                          % (scheme or "no scheme"))
+    params = pika.URLParameters(url)
+    if scheme == "amqps":
+        host = urllib.parse.urlsplit(url).hostname
+        params.ssl_options = pika.SSLOptions(tls_context(ca_file), server_hostname=host)
+    return params
+
+
+def insecure_urls(redis_url="", amqp_url="", ca_file=None):
+    """Why the given URLs may not be used (an empty list when they may): checked once at start."""
+    problems = []
+    for name, url, check in (("QUIZ_REDIS_URL", redis_url, redis_tls_args), ("QUIZ_AMQP_URL", amqp_url, None)):
+        if not url:
+            continue
+        try:
+            if check:
+                check(url, ca_file)
+            elif (TLS_CA_FILE if ca_file is None else ca_file) and _scheme(url) != "amqps":
+                raise InsecureURL("%s uses %s:// (plaintext) while QUIZ_TLS_CA_FILE is set: use amqps://"
+                                  % (name, _scheme(url) or "no scheme"))
+        except InsecureURL as exc:
+            problems.append(str(exc))
+    ca_file = TLS_CA_FILE if ca_file is None else ca_file
+    if ca_file and not os.access(ca_file, os.R_OK):
+        problems.append("QUIZ_TLS_CA_FILE %s cannot be read (is it mounted into the container?)" % ca_file)
+    return problems
+
+
 class Breaker:
     """After a failure, skip a dependency for a few seconds instead of waiting on it per request."""
 
@@ -112,7 +205,7 @@ class Pool:
 
     def _connect(self):
         import psycopg2  # pylint: disable=import-outside-toplevel
-        conn = psycopg2.connect(self.dsn, connect_timeout=3, application_name=self.app_name)
+        conn = psycopg2.connect(self.dsn, connect_timeout=3, application_name=self.app_name, **pg_tls_args())
         conn.autocommit = True
         with conn.cursor() as cur:
             cur.execute("SET statement_timeout = 5000")
@@ -232,7 +325,7 @@ def migrate(dsn, target=None, wait=30.0):
     deadline = time.monotonic() + wait
     while True:
         try:
-            conn = psycopg2.connect(dsn, connect_timeout=5, application_name="quiz-migrate")
+            conn = psycopg2.connect(dsn, connect_timeout=5, application_name="quiz-migrate", **pg_tls_args())
             break
         except psycopg2.OperationalError as exc:
             if time.monotonic() > deadline:

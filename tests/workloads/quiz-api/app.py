@@ -48,7 +48,7 @@ def redis_client():
     if _REDIS is None:
         import redis  # pylint: disable=import-outside-toplevel
         _REDIS = redis.Redis.from_url(REDIS_URL, socket_timeout=0.3, socket_connect_timeout=0.3,
-                                      health_check_interval=30)
+                                      health_check_interval=30, **qc.redis_tls_args(REDIS_URL))
     return _REDIS
 
 
@@ -177,7 +177,7 @@ class Publisher:
 
     def connect(self):
         import pika  # pylint: disable=import-outside-toplevel
-        params = pika.URLParameters(AMQP_URL)
+        params = qc.amqp_parameters(AMQP_URL)
         params.socket_timeout = 3
         params.blocked_connection_timeout = 10
         params.connection_attempts = 1
@@ -347,6 +347,11 @@ class ApiHandler(qc.Handler):
 
 def main(argv):
     command = argv[1] if len(argv) > 1 else "serve"
+    refused = qc.insecure_urls(REDIS_URL, AMQP_URL)
+    if refused:
+        qc.LOG_STREAM = sys.stderr if command == "migrate" else qc.LOG_STREAM
+        qc.log("error", "refusing to start", problems=refused)
+        return 2
     if command == "migrate":
         qc.LOG_STREAM = sys.stderr
         if not DATABASE_URL:

@@ -44,7 +44,7 @@ def consume_once():
     """One AMQP session: returns when STOP is set; raises on connection trouble."""
     import pika  # pylint: disable=import-outside-toplevel
     import psycopg2  # pylint: disable=import-outside-toplevel
-    params = pika.URLParameters(AMQP_URL)
+    params = qc.amqp_parameters(AMQP_URL)
     params.socket_timeout = 3
     params.connection_attempts = 1
     conn = pika.BlockingConnection(params)
@@ -86,6 +86,10 @@ def main(argv):
         return 2
     if not AMQP_URL or not DATABASE_URL:
         qc.log("error", "QUIZ_AMQP_URL and QUIZ_DATABASE_URL are required")
+        return 2
+    refused = qc.insecure_urls(amqp_url=AMQP_URL)
+    if refused:
+        qc.log("error", "refusing to start", problems=refused)
         return 2
 
     def on_signal(signum, _frame):
