@@ -104,6 +104,16 @@ def psql(cfg, sql, database='postgres', port=None, host=None):
 # Targets
 # --------------------------------------------------------------------------
 
+def s3_verify(target):
+    """boto3's verify for target: its ca_file, else the system's trust store; False only when
+    verify_tls is false, said on stderr each time."""
+    if target.get('verify_tls', True) is False:
+        log('WARNING: TLS certificate verification is OFF for target %s (verify_tls: false): '
+            'anyone on the path can read and change the backups' % target.get('name'))
+        return False
+    return target.get('ca_file') or None
+
+
 def s3_client(target):
     import boto3  # pylint: disable=import-outside-toplevel
     from botocore.config import Config  # pylint: disable=import-outside-toplevel
@@ -115,7 +125,7 @@ def s3_client(target):
     return boto3.client(
         's3', endpoint_url=url, region_name=target.get('region') or 'us-east-1',
         aws_access_key_id=target.get('access_key') or None, aws_secret_access_key=target.get('secret_key') or None,
-        verify=target.get('ca_file') or (target.get('verify_tls', True) and None) or False,
+        verify=s3_verify(target),
         config=Config(s3={'addressing_style': 'path' if target.get('uri_style', 'path') == 'path' else 'virtual'},
                       retries={'max_attempts': 3}))
 
