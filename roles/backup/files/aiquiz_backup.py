@@ -390,17 +390,13 @@ def cmd_dump(cfg, args):
 
 def cmd_redis(cfg, args):
     rcfg = cfg['redis']
-    env = dict(os.environ)
-    if rcfg.get('password'):
-        env['REDISCLI_AUTH'] = rcfg['password']
-    base = ['redis-cli', '-p', str(rcfg.get('port', 6379)), '--no-auth-warning']
-    before = run(base + ['LASTSAVE'], env=env).stdout.strip()
-    run(base + ['BGSAVE'], env=env)
+    before = redis_cli(cfg, 'LASTSAVE').stdout.strip()
+    redis_cli(cfg, 'BGSAVE')
     deadline = time.time() + 600
     while True:
-        info = run(base + ['INFO', 'persistence'], env=env).stdout
+        info = redis_cli(cfg, 'INFO', 'persistence').stdout
         fields = dict(line.split(':', 1) for line in info.replace('\r', '').splitlines() if ':' in line)
-        if fields.get('rdb_bgsave_in_progress') == '0' and run(base + ['LASTSAVE'], env=env).stdout.strip() != before:
+        if fields.get('rdb_bgsave_in_progress') == '0' and redis_cli(cfg, 'LASTSAVE').stdout.strip() != before:
             break
         if time.time() > deadline:
             raise BackupError('redis BGSAVE did not finish in 600 s')
@@ -887,8 +883,10 @@ def redis_cli(cfg, *words, check=True):
     env = dict(os.environ)
     if rcfg.get('password'):
         env['REDISCLI_AUTH'] = rcfg['password']
-    return run(['redis-cli', '-p', str(rcfg.get('port', 6379)), '--no-auth-warning'] + list(words), env=env,
-               check=check)
+    # The local socket when Redis has one: with TLS, redis_port speaks TLS only.
+    socket = rcfg.get('socket')
+    where = ['-s', socket] if socket and os.path.exists(socket) else ['-p', str(rcfg.get('port', 6379))]
+    return run(['redis-cli'] + where + ['--no-auth-warning'] + list(words), env=env, check=check)
 
 
 def redis_layout(cfg):
