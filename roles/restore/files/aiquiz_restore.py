@@ -61,11 +61,34 @@ def parse_time(text):
     return moment.astimezone(datetime.timezone.utc)
 
 
+def kill_group(child, patience=60):
+    """SIGKILL every process of child's group (child leads it) and wait until none is left."""
+    deadline = time.time() + patience
+    while True:
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        child.poll()  # reap the leader: a zombie would keep the group alive
+        if time.time() > deadline:
+            raise RestoreError('processes of group %d survive SIGKILL' % child.pid)
+        time.sleep(0.1)
+
+
 def run(cmd, user='postgres', check=True, timeout=None):
+    """cmd (as user) in a process group of its own. On a timeout, an error or a signal the whole
+    group is killed and gone before this returns: a pgbackrest worker left running (runuser does
+    not pass SIGKILL on) would go on writing into a data directory the rollback has put back."""
     if user:
         cmd = ['runuser', '-u', user, '--'] + cmd
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, encoding='utf-8', errors='replace',
-                          timeout=timeout, check=False)
+    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, encoding='utf-8', errors='replace',
+                             start_new_session=True)
+    try:
+        stdout, stderr = child.communicate(timeout=timeout)
+    except BaseException:
+        kill_group(child)
+        raise
+    proc = subprocess.CompletedProcess(cmd, child.returncode, stdout, stderr)
     if check and proc.returncode != 0:
         text = (proc.stderr or proc.stdout).strip()[-800:]
         raise RestoreError('%s failed (exit %d): %s' % (' '.join(cmd[3:7]), proc.returncode, text))

@@ -13,8 +13,10 @@ import importlib.util
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tarfile
+import time
 
 import pytest
 
@@ -527,3 +529,17 @@ def test_a_service_data_restore_cut_off_is_rolled_back_by_recover(backup, monkey
     assert result['status'] == 'rolled back' and str(base / 'appendonlydir') in result['put_back']
     assert (base / 'appendonlydir' / 'appendonly.aof.1.base.rdb').read_text() == 'old snapshot'
     assert not os.path.exists(module.marker_path(cfg)) and calls[-1] == 'systemctl start redis-server'
+
+
+def test_an_interrupted_command_leaves_no_process_of_its_group_behind(restore, tmp_path):
+    # As pgbackrest under runuser: the worker is a grandchild that goes on writing
+    # unless the whole group is killed before the rollback puts the old data back.
+    late = tmp_path / 'written-after-the-interrupt'
+    script = '(sleep 1; touch %s) & echo $! > %s/worker; wait' % (late, tmp_path)
+    with pytest.raises(subprocess.TimeoutExpired):
+        restore.run(['sh', '-c', script], user=None, timeout=0.5)
+    worker = int((tmp_path / 'worker').read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(worker, 0)
+    time.sleep(1.5)
+    assert not late.exists()
