@@ -144,6 +144,36 @@ def bad_labels(cfg):
                 and e.get('status') in ('corrupt', 'failed') and e.get('location'))
 
 
+def set_databases(cfg, label):
+    """Names of the databases in backup set label (pgBackRest's database-ref); None when it does not say."""
+    proc = run(pgbackrest(cfg, '--set=%s' % label, 'info', '--output=json'), check=False)
+    try:
+        refs = json.loads(proc.stdout, strict=False)[0]['backup'][0]['database-ref']
+    except (ValueError, LookupError, TypeError):
+        return None
+    return sorted(ref['name'] for ref in refs if ref.get('name') not in ('template0', 'template1'))
+
+
+def check_tables(tables, databases, label):
+    """Refuse, before anything is touched, a check table whose database the set does not hold
+    (a schema.table given for database.table, say)."""
+    if databases is None:
+        return
+    bad = []
+    example = ([name for name in databases if name != 'postgres'] or databases or ['quiz'])[0]
+    for spec in tables:
+        parts = spec.split('.')
+        if parts[0] in databases:
+            continue
+        hint = ''
+        if len(parts) == 2:
+            hint = ' (a table of schema %s is written database.schema.table, e.g. %s.%s)' % (parts[0], example, spec)
+        bad.append('restore_check_tables: "%s": set %s holds no database "%s", it holds %s%s'
+                   % (spec, label, parts[0], ', '.join(databases) or 'none', hint))
+    if bad:
+        raise RestoreError('; '.join(bad) + '; nothing was touched')
+
+
 def cmd_plan(cfg, args):
     stanza = info(cfg)
     backups = stanza['backup']
@@ -178,7 +208,10 @@ def cmd_plan(cfg, args):
         raise RestoreError('no good backup set to restore from on target %s%s%s (skipped: %s); nothing was touched'
                            % (cfg['target'], ' ending before %s' % args.time if args.time else '',
                               ' named %s' % args.set if args.set else '', json.dumps(skipped)))
-    return {'set': chosen['label'], 'type': chosen['type'], 'backup_ended': utc(chosen['timestamp']['stop'])
+    databases = set_databases(cfg, chosen['label'])
+    check_tables(getattr(args, 'check_table', None) or [], databases, chosen['label'])
+    return {'set': chosen['label'], 'type': chosen['type'], 'databases': databases,
+            'backup_ended': utc(chosen['timestamp']['stop'])
             .strftime('%Y-%m-%dT%H:%M:%SZ'), 'lsn_stop': chosen['lsn']['stop'], 'skipped': skipped,
             'target_time': target.strftime('%Y-%m-%d %H:%M:%S+00') if target else None,
             'archive_max': (stanza.get('archive') or [{}])[-1].get('max')}
@@ -365,6 +398,7 @@ def main(argv=None):
     plan = sub.add_parser('plan')
     plan.add_argument('--time')
     plan.add_argument('--set')
+    plan.add_argument('--check-table', action='append')
     apply_ = sub.add_parser('apply')
     apply_.add_argument('--set', required=True)
     apply_.add_argument('--time')

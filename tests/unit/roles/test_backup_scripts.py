@@ -543,3 +543,38 @@ def test_an_interrupted_command_leaves_no_process_of_its_group_behind(restore, t
         os.kill(worker, 0)
     time.sleep(1.5)
     assert not late.exists()
+
+
+def test_a_check_table_whose_database_the_set_lacks_is_refused_before_anything(restore):
+    databases = ['postgres', 'quiz']
+    restore.check_tables(['quiz.answers', 'quiz.public.answers', 'postgres.pg_catalog.pg_class'], databases, 'S')
+    with pytest.raises(restore.RestoreError) as err:
+        restore.check_tables(['public.ceo_truth', 'quiz.ok', 'nope.x.y'], databases, '20261203-010000F')
+    text = str(err.value)
+    assert 'restore_check_tables: "public.ceo_truth": set 20261203-010000F holds no database "public"' in text
+    assert 'e.g. quiz.public.ceo_truth' in text and '"nope.x.y"' in text and '"quiz.ok"' not in text
+    assert text.endswith('nothing was touched')
+    restore.check_tables(['public.ceo_truth'], None, 'S')  # a pgBackRest that lists no databases: checked after
+
+
+def test_plan_lists_the_sets_databases_and_checks_the_tables_with_them(restore, tmp_path, monkeypatch):
+    refs = json.dumps([{'backup': [{'database-ref': [{'name': 'postgres', 'oid': 5}, {'name': 'quiz', 'oid': 16385},
+                                                     {'name': 'template1', 'oid': 1}]}]}])
+    info = json.dumps(INFO)
+
+    class Proc:
+        returncode = 0
+        stderr = ''
+
+    def fake_run(cmd, **kw):
+        proc = Proc()
+        proc.stdout = refs if any(arg.startswith('--set=') for arg in cmd) else info
+        return proc
+    monkeypatch.setattr(restore, 'run', fake_run)
+    cfg = {'pgbackrest_config': '/dev/null', 'stanza': 'main', 'repo': 1, 'target': 'local',
+           'catalogue': str(tmp_path / 'none.json')}
+    args = type('A', (), {'time': None, 'set': None, 'check_table': ['quiz.public.answers']})()
+    assert restore.cmd_plan(cfg, args)['databases'] == ['postgres', 'quiz']
+    args.check_table = ['public.answers']
+    with pytest.raises(restore.RestoreError, match='holds no database "public"'):
+        restore.cmd_plan(cfg, args)
