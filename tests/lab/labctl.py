@@ -42,6 +42,8 @@ BASE_PACKAGES = [
     "python3", "python3-apt", "systemd", "systemd-sysv", "dbus", "sudo",
     "iproute2", "procps", "ca-certificates", "gnupg", "curl", "less",
     "vim-tiny", "chrony", "unattended-upgrades", "nftables", "auditd",
+    # The backup role's storage layer (issue 13), on the data hosts and any host a drill rebuilds.
+    "restic",
 ]
 SUITES = {"12": "bookworm", "13": "trixie"}
 IMAGE_REPO = "aiquiz-lab/debian"

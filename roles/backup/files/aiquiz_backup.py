@@ -5,17 +5,23 @@
 
 Installed by the aiquiz.ops.backup role with its configuration in
 /etc/aiquiz-backup/config.json; run by its systemd timers and by
-playbooks/backup.yml. Every backup is recorded in the catalogue (the same
-code as the aiquiz.ops.backup_catalogue module). Prints one JSON document;
-exits 1 when anything failed, naming it on stderr.
+playbooks/backup.yml. pgBackRest keeps PostgreSQL's physical backups; every
+other backup (logical dumps, Redis, RabbitMQ definitions, files and Docker
+volumes) is a restic snapshot in each target's repository, tagged kind:,
+host:, service: and subject:. The catalogue is a cache of what the
+repositories list (restic snapshots, pgbackrest info), rebuilt by refresh and
+before every restore: a host that never saw it restores all the same.
+Prints one JSON document; exits 1 when anything failed, naming it on stderr.
 
+  aiquiz-backup init                       (the restic repository of every target that has none)
   aiquiz-backup pgbackrest --type full|diff|incr
   aiquiz-backup dump | redis | rabbitmq | files
   aiquiz-backup logical                    (every enabled one of those, then retention)
-  aiquiz-backup verify [--no-restore]
-  aiquiz-backup retention                  (gfs policy of the configuration, then pgBackRest's expire)
+  aiquiz-backup verify [--no-restore]      (restic check, pgbackrest verify, a test restore)
+  aiquiz-backup retention                  (restic forget --keep-* per series, prune)
+  aiquiz-backup refresh                    (rebuild the catalogue from the repositories)
   aiquiz-backup delete ID...
-  aiquiz-backup fetch ID OUTPUT            (decrypted and decompressed; - for stdout)
+  aiquiz-backup fetch ID OUTPUT            (as taken; a files set as a tar archive; - for stdout)
   aiquiz-backup restore [--id ID | --kind redis|rabbitmq|files [--subject S]] [--target T] [--plan]
                                            (what it replaces is kept aside; a failure or SIGTERM puts it back)
   aiquiz-backup recover                    (rolls back a restore cut off by SIGKILL or a reboot)
@@ -28,9 +34,9 @@ import functools
 import json
 import os
 import re
-import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -41,9 +47,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _backup_catalogue as cat  # noqa: E402  pylint: disable=wrong-import-position
 import _backup_gfs as gfs  # noqa: E402  pylint: disable=wrong-import-position
 import _backup_paths as paths  # noqa: E402  pylint: disable=wrong-import-position
+import _backup_restic as rs  # noqa: E402  pylint: disable=wrong-import-position
 
 CONFIG = os.environ.get('AIQUIZ_BACKUP_CONFIG', '/etc/aiquiz-backup/config.json')
 CHUNK = 1 << 20
+# restic's cache of repository metadata (indexes, trees), rebuilt from the repository when lost.
+RESTIC_CACHE = '/var/cache/aiquiz-backup/restic'
 # Root-owned, 0711: the postgres and rabbitmq users get one fresh leaf each below it and cannot
 # rename or replace anything root walks through (a link planted in their own homes is never used).
 WORK_DIR = '/var/lib/aiquiz-backup-work'
@@ -101,85 +110,8 @@ def psql(cfg, sql, database='postgres', port=None, host=None):
 
 
 # --------------------------------------------------------------------------
-# Targets
+# restic: one repository per target
 # --------------------------------------------------------------------------
-
-def s3_verify(target):
-    """boto3's verify for target: its ca_file, else the system's trust store; False only when
-    verify_tls is false, said on stderr each time."""
-    if target.get('verify_tls', True) is False:
-        log('WARNING: TLS certificate verification is OFF for target %s (verify_tls: false): '
-            'anyone on the path can read and change the backups' % target.get('name'))
-        return False
-    return target.get('ca_file') or None
-
-
-def s3_client(target):
-    import boto3  # pylint: disable=import-outside-toplevel
-    from botocore.config import Config  # pylint: disable=import-outside-toplevel
-    scheme = 'https'
-    endpoint = target.get('endpoint')
-    url = None
-    if endpoint:
-        url = '%s://%s:%s' % (scheme, endpoint, target.get('port', 443))
-    return boto3.client(
-        's3', endpoint_url=url, region_name=target.get('region') or 'us-east-1',
-        aws_access_key_id=target.get('access_key') or None, aws_secret_access_key=target.get('secret_key') or None,
-        verify=s3_verify(target),
-        config=Config(s3={'addressing_style': 'path' if target.get('uri_style', 'path') == 'path' else 'virtual'},
-                      retries={'max_attempts': 3}))
-
-
-def s3_key(target, relative):
-    prefix = (target.get('prefix') or '').strip('/')
-    return '%s/%s' % (prefix, relative) if prefix else relative
-
-
-def store(target, produced, relative):
-    """Put the produced file on target; return its location."""
-    if target['type'] == 'local':
-        dest = os.path.join(target['path'], relative)
-        if os.path.abspath(produced) == os.path.abspath(dest):
-            return dest
-        os.makedirs(os.path.dirname(dest), 0o700, exist_ok=True)
-        partial = dest + '.partial'
-        try:
-            with open(produced, 'rb') as src, open(partial, 'wb') as out:
-                shutil.copyfileobj(src, out, CHUNK)
-                out.flush()
-                os.fsync(out.fileno())
-            os.rename(partial, dest)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(partial)
-            raise
-        return dest
-    client = s3_client(target)
-    key = s3_key(target, relative)
-    try:
-        client.upload_file(produced, target['bucket'], key)
-    except Exception as exc:  # pylint: disable=broad-except
-        raise BackupError('upload to s3://%s/%s on %s failed: %s' % (target['bucket'], key, target['name'], exc))
-    return 's3://%s/%s' % (target['bucket'], key)
-
-
-def open_location(target, location):
-    """A readable binary stream of a stored backup."""
-    if location.startswith('/'):
-        return open(location, 'rb')
-    bucket, key = location[len('s3://'):].split('/', 1)
-    body = s3_client(target).get_object(Bucket=bucket, Key=key)['Body']
-    return body
-
-
-def delete_location(target, location):
-    if location.startswith('/'):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(location)
-        return
-    bucket, key = location[len('s3://'):].split('/', 1)
-    s3_client(target).delete_object(Bucket=bucket, Key=key)
-
 
 def target_by_name(cfg, name):
     for target in cfg['targets']:
@@ -188,163 +120,165 @@ def target_by_name(cfg, name):
     raise BackupError('unknown backup target %s; configured: %s' % (name, ', '.join(t['name'] for t in cfg['targets'])))
 
 
-# --------------------------------------------------------------------------
-# Encrypted, compressed files
-# --------------------------------------------------------------------------
-
-def encrypt_cmd(cfg):
-    return ['openssl', 'enc', '-aes-256-cbc', '-pbkdf2', '-iter', '100000', '-salt', '-pass',
-            'file:%s' % cfg['passphrase_file']]
+def host_name(cfg):
+    """The host every snapshot is tagged with: the inventory name, so a rebuilt host finds its backups."""
+    return cfg.get('host') or socket.gethostname()
 
 
-def produce(cfg, producer, dest, producer_user=None, env=None, compress=True, source=None):
-    """producer (or the open file source) [| zstd] | openssl enc > dest, hashing on the way.
-    Returns (sha256, size)."""
-    name = producer[0] if producer else None
-    if producer and producer_user:
-        producer = ['runuser', '-u', producer_user, '--'] + producer
-    stages = [(name, producer)] if producer else []
-    if compress:
-        stages.append(('zstd', ['zstd', '-q', '-T0', '-%d' % cfg.get('zstd_level', 3), '-c']))
-    stages.append(('openssl', encrypt_cmd(cfg)))
-    os.makedirs(os.path.dirname(dest), 0o700, exist_ok=True)
-    partial = dest + '.partial'
-    errs = [tempfile.TemporaryFile() for stage in stages]
-    procs = []
+def restic(cfg, target, args, stdin=None, stdout=None, check=True):
+    """Run restic on target's repository. The passphrase reaches it by RESTIC_PASSWORD_FILE only.
+    stdout: an open file to write to (restic dump), else captured."""
+    if rs.tls_insecure(target):
+        log('WARNING: TLS certificate verification is OFF for target %s (verify_tls: false): '
+            'anyone on the path can read and change the backups' % target.get('name'))
+    env = rs.environment(target, cfg['passphrase_file'], cfg.get('restic_cache') or RESTIC_CACHE)
+    # --time and the snapshot times restic prints are read in the process's zone.
+    env['TZ'] = 'UTC'
+    cmd = ['restic'] + rs.global_args(target) + list(args)
+    if args[0] == 'backup' and cfg.get('compression'):
+        cmd[1:1] = ['--compression', cfg['compression']]
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.run(cmd, stdin=stdin if stdin is not None else subprocess.DEVNULL,
+                              stdout=stdout if stdout is not None else subprocess.PIPE, stderr=err, env=env,
+                              check=False)
+        err.seek(0)
+        proc.stderr = err.read().decode('utf-8', 'replace')
+    if isinstance(proc.stdout, bytes):
+        proc.stdout = proc.stdout.decode('utf-8', 'replace')
+    if check and proc.returncode != 0:
+        raise BackupError('restic %s on target %s failed (exit %d): %s' % (
+            args[0], target['name'], proc.returncode, restic_error(proc.stderr)))
+    return proc
+
+
+def restic_error(text):
+    lines = [line.strip() for line in (text or '').splitlines() if line.strip()]
+    text = '; '.join(lines)[-600:]
+    if 'wrong password or no key found' in text:
+        return 'wrong passphrase (the repository has no key for backup_passphrase): %s' % text
+    if 'Is there a repository at the following location?' in text:
+        return 'no restic repository there yet (the backup role creates it: aiquiz-backup init): %s' % text
+    return text
+
+
+def restic_json(cfg, target, args):
+    out = restic(cfg, target, ['--json'] + list(args)).stdout
     try:
-        upstream = source
-        for (stage_name, cmd), err in zip(stages, errs):
-            proc = subprocess.Popen(cmd, stdin=upstream, stdout=subprocess.PIPE, stderr=err,
-                                    env=env if stage_name == name else None)
-            if upstream is not None and upstream is not source:
-                upstream.close()
-            upstream = proc.stdout
-            procs.append(proc)
-        with open(partial, 'wb') as out:
-            sha, size = cat.sha256_stream(upstream, CHUNK, out.write)
-            out.flush()
-            os.fsync(out.fileno())
-        codes = [proc.wait() for proc in procs]
-        if any(codes):
-            messages = []
-            for (stage_name, cmd), proc_err, code in zip(stages, errs, codes):
-                proc_err.seek(0)
-                text = proc_err.read().decode('utf-8', 'replace').strip()
-                if code:
-                    messages.append('%s exit %d: %s' % (stage_name, code, text[-600:]))
-            raise BackupError('; '.join(messages))
-        os.rename(partial, dest)
-    except BaseException:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        with contextlib.suppress(OSError):
-            os.unlink(partial)
-        raise
-    finally:
-        for handle in errs:
-            handle.close()
-    return sha, size
+        return json.loads(out or 'null')
+    except ValueError:
+        raise BackupError('restic %s on target %s printed no JSON: %s' % (args[0], target['name'], out[-300:]))
 
 
-def decode_to(cfg, stream, output, compressed=True):
-    """Decrypt (and decompress) stream into output (path or '-'). Raises BackupError on a wrong key."""
-    dec = subprocess.Popen(['openssl', 'enc', '-d', '-aes-256-cbc', '-pbkdf2', '-iter', '100000', '-pass',
-                            'file:%s' % cfg['passphrase_file']], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE)
-    out = sys.stdout.buffer if output == '-' else open(output + '.partial', 'wb')
-    unz = subprocess.Popen(['zstd', '-q', '-d', '-c'] if compressed else ['cat'], stdin=dec.stdout, stdout=out,
-                           stderr=subprocess.PIPE)
-    dec.stdout.close()
-    try:
-        while True:
-            block = stream.read(CHUNK)
-            if not block:
-                break
-            try:
-                dec.stdin.write(block)
-            except BrokenPipeError:
-                break
-        dec.stdin.close()
-        dec_err = dec.stderr.read().decode('utf-8', 'replace')
-        dec_code = dec.wait()
-        unz_err = unz.stderr.read().decode('utf-8', 'replace')
-        unz_code = unz.wait()
-    finally:
-        if output != '-':
-            out.close()
-    if dec_code or unz_code:
-        if output != '-':
-            with contextlib.suppress(OSError):
-                os.unlink(output + '.partial')
-        if 'bad decrypt' in dec_err or dec_code:
-            raise BackupError('cannot decrypt the backup: wrong passphrase or damaged file (openssl: %s)'
-                              % dec_err.strip()[-300:])
-        raise BackupError('cannot decompress the backup: wrong passphrase or damaged file (zstd: %s)'
-                          % unz_err.strip()[-300:])
-    if output != '-':
-        os.rename(output + '.partial', output)
+def cmd_init(cfg, args):
+    """Create the restic repository of every target that has none; one that exists is only opened (which
+    also proves the passphrase)."""
+    results = []
+    for target in cfg['targets']:
+        probe = restic(cfg, target, ['cat', 'config'], check=False)
+        if probe.returncode == 0:
+            results.append({'id': target['name'], 'status': 'exists'})
+            continue
+        if 'Is there a repository at the following location?' not in probe.stderr:
+            results.append({'id': target['name'], 'status': 'failed', 'detail': 'cannot open the restic repository '
+                            'of target %s: %s' % (target['name'], restic_error(probe.stderr))})
+            continue
+        made = restic(cfg, target, ['init'], check=False)
+        if made.returncode != 0:
+            results.append({'id': target['name'], 'status': 'failed', 'detail': 'restic init on target %s failed: %s'
+                            % (target['name'], restic_error(made.stderr))})
+            continue
+        results.append({'id': target['name'], 'status': 'created', 'repository': rs.repository(target)})
+    return results
 
 
-# --------------------------------------------------------------------------
-# Taking backups
-# --------------------------------------------------------------------------
+def summary_of(out):
+    """The snapshot id from the summary line of `restic backup --json`."""
+    for line in reversed((out or '').splitlines()):
+        with contextlib.suppress(ValueError):
+            item = json.loads(line)
+            if isinstance(item, dict) and item.get('message_type') == 'summary' and item.get('snapshot_id'):
+                return item['snapshot_id']
+    raise BackupError('restic backup printed no summary with a snapshot id')
+
+
+def restic_time(moment):
+    return moment.strftime('%Y-%m-%d %H:%M:%S')
+
 
 def record(cfg, entry):
     cat.update(cfg['catalogue'], lambda data: cat.add(data, entry))
 
 
-def produce_dir(cfg):
-    """Where a backup file is produced: the first local target, else the staging directory."""
-    for target in cfg['targets']:
-        if target['type'] == 'local':
-            return target
-    return None
+def snapshot_backup(cfg, kind, subject, service, what, position=None, moment=None):
+    """One restic snapshot per target, tagged kind/host/service/subject, catalogued as it is taken.
 
-
-def file_backup(cfg, kind, subject, ext, producer, producer_user=None, env=None, position=None, compress=True,
-                opener=None):
-    """Produce one encrypted file and put it on every target, cataloguing each copy.
-    opener: instead of a producer, a function giving the open file to back up (a refusal to open it
-    fails this backup, naming the path)."""
-    started = now()
-    base_id = '%s-%s-%s' % (kind, subject, stamp(started))
-    relative = '%s/%s/%s.%s%s.enc' % (kind, subject, base_id, ext, '.zst' if compress else '')
-    first = produce_dir(cfg)
-    produced = os.path.join(first['path'] if first else cfg['staging'], relative)
+    what: ('stdin', filename, opener) backs up the stream opener() gives (a file opened without following
+    links) as <filename>; ('paths', [path...]) backs up those paths (links stored as links, never followed).
+    moment: the snapshot's time (when the data was taken); default now."""
+    moment = (moment or now()).replace(microsecond=0)
+    host = host_name(cfg)
+    tags = rs.tags(kind, host, service, subject, position)
     results = []
-    try:
-        with (opener() if opener else contextlib.nullcontext()) as source:
-            sha, size = produce(cfg, producer, produced, producer_user=producer_user, env=env, compress=compress,
-                                source=source)
-    except (BackupError, OSError) as exc:
-        detail = 'producing %s failed: %s' % (relative, exc)
-        for target in cfg['targets']:
-            record(cfg, dict(id='%s-%s' % (base_id, target['name']), kind=kind, subject=subject, target=target['name'],
-                             started=iso(started), ended=iso(now()), status='failed', detail=detail,
-                             source_position=position))
-            results.append({'id': '%s-%s' % (base_id, target['name']), 'status': 'failed', 'detail': detail})
-        return results
-    try:
-        for target in cfg['targets']:
-            ident = '%s-%s' % (base_id, target['name'])
-            entry = dict(id=ident, kind=kind, subject=subject, target=target['name'], started=iso(started),
-                         size=size, sha256=sha, source_position=position)
-            try:
-                location = store(target, produced, relative)
-                entry.update(location=location, ended=iso(now()), status='good')
-            except (BackupError, OSError) as exc:
-                entry.update(ended=iso(now()), status='failed', detail='storing on %s failed: %s' % (target['name'], exc))
-            record(cfg, entry)
-            results.append({'id': ident, 'status': entry['status'], 'detail': entry.get('detail'),
-                            'size': size, 'sha256': sha})
-    finally:
-        if not first:
-            with contextlib.suppress(OSError):
-                os.unlink(produced)
+    for target in cfg['targets']:
+        started = now()
+        base = ['backup', '--json', '--host', host, '--time', restic_time(moment)] + rs.tag_args(tags)
+        snapshot = None
+        try:
+            if what[0] == 'stdin':
+                with what[2]() as source:
+                    proc = restic(cfg, target, base + ['--stdin', '--stdin-filename', what[1]], stdin=source,
+                                  check=False)
+            else:
+                # restic skips a path that does not exist and still exits 0: a set is whole or failed.
+                missing = [path for path in what[1] if not os.path.lexists(path)]
+                if missing:
+                    raise BackupError('%s does not exist' % ', '.join(missing))
+                proc = restic(cfg, target, base + ['--'] + list(what[1]), check=False)
+            if proc.returncode == 3:
+                # A snapshot without some of its files: never left looking good.
+                with contextlib.suppress(BackupError):
+                    restic(cfg, target, ['forget', summary_of(proc.stdout)])
+                raise BackupError('restic could not read every file, the partial snapshot was removed: %s'
+                                  % restic_error(proc.stderr))
+            if proc.returncode != 0:
+                raise BackupError('restic backup on target %s failed (exit %d): %s' % (
+                    target['name'], proc.returncode, restic_error(proc.stderr)))
+            # The summary names the snapshot by its short id; the catalogue keeps the full one, as listed.
+            snapshot = restic_json(cfg, target, ['snapshots', summary_of(proc.stdout)])[0]['id']
+        except (BackupError, OSError, IndexError, KeyError, TypeError) as exc:
+            entry = dict(id=rs.entry_id(kind, subject, iso(moment), target['name'], 'failed'), kind=kind,
+                         subject=subject, target=target['name'], started=iso(started), ended=iso(now()),
+                         status='failed', detail='%s backup of %s on %s failed: %s' % (kind, subject, target['name'],
+                                                                                     exc),
+                         source_position=position)
+        else:
+            entry = dict(id=rs.entry_id(kind, subject, iso(moment), target['name'], snapshot), kind=kind,
+                         subject=subject, target=target['name'], location='restic:%s' % snapshot, started=iso(moment),
+                         ended=iso(moment), status='good', source_position=position)
+        record(cfg, entry)
+        results.append({'id': entry['id'], 'status': entry['status'], 'detail': entry.get('detail'),
+                        'snapshot': snapshot})
     return results
 
+
+def refresh(cfg, targets=None):
+    """Rebuild the catalogue's restic entries from the repositories' own listings (and pgBackRest's from its
+    info): the catalogue is a cache, the repositories are the record. Returns the targets that could not be
+    read, with why; their cached entries are left as they were."""
+    unreadable = []
+    host = host_name(cfg)
+    for target in targets or cfg['targets']:
+        try:
+            listed = restic_json(cfg, target, ['snapshots', '--host', host]) or []
+        except BackupError as exc:
+            log('catalogue not refreshed from target %s: %s' % (target['name'], exc))
+            unreadable.append((target['name'], str(exc)))
+            continue
+        entries = [entry for entry in (rs.entry_from_snapshot(item, target['name'], host) for item in listed) if entry]
+        cat.update(cfg['catalogue'], lambda data, t=target['name'], e=entries: rs.merge(data, t, e))
+    if cfg.get('postgresql', True):
+        sync_pgbackrest(cfg)
+    return unreadable
 
 def databases(cfg):
     if cfg.get('databases'):
@@ -362,25 +296,35 @@ def cmd_dump(cfg, args):
     results = []
     # pg_dump writes its custom format to a seekable file, not a pipe: only then does
     # the archive carry the data offsets that make pg_restore -j fast. The file (already
-    # compressed by pg_dump) lives in a fresh leaf of postgres' own and is removed after;
-    # root reads it only as postgres' own regular file, never through a link.
+    # compressed by pg_dump) lives in a fresh leaf of postgres' own, goes to restic as a
+    # stream (--stdin) and is removed after; root reads it only as postgres' own regular
+    # file, never through a link.
     with work_root(cfg) as work:
         try:
             with work.leaf('dump', 'postgres') as leaf:
                 for index, database in enumerate(databases(cfg)):
+                    moment = now()
                     position = psql(cfg, 'SELECT pg_current_wal_lsn()')
                     name = '%d.dump' % index
-                    opener = None
-                    producer = None
                     try:
                         run(['pg_dump', '-Fc', '-p', str(cfg['pg_port']), '-d', database, '-f', leaf.join(name)],
                             user='postgres')
-                        opener = functools.partial(leaf.open_read, name, owners=['postgres'])
                     except BackupError as exc:
-                        producer = ['sh', '-c', 'echo %s >&2; exit 1' % shlex.quote(str(exc)[-500:])]
+                        for target in cfg['targets']:
+                            entry = dict(id=rs.entry_id('postgresql-dump', database, iso(moment), target['name'],
+                                                        'failed'),
+                                         kind='postgresql-dump', subject=database, target=target['name'],
+                                         started=iso(moment), ended=iso(now()), status='failed',
+                                         detail='pg_dump of %s failed: %s' % (database, exc), source_position=position)
+                            record(cfg, entry)
+                            results.append({'id': entry['id'], 'status': 'failed', 'detail': entry['detail']})
+                        continue
                     try:
-                        results += file_backup(cfg, 'postgresql-dump', database, 'dump', producer, position=position,
-                                               compress=False, opener=opener)
+                        results += snapshot_backup(
+                            cfg, 'postgresql-dump', database, 'postgresql', (
+                                'stdin', rs.stdin_filename('postgresql-dump', database),
+                                functools.partial(leaf.open_read, name, owners=['postgres'])),
+                            position=position, moment=moment)
                     finally:
                         leaf.remove(name)
         finally:
@@ -391,6 +335,7 @@ def cmd_dump(cfg, args):
 def cmd_redis(cfg, args):
     rcfg = cfg['redis']
     before = redis_cli(cfg, 'LASTSAVE').stdout.strip()
+    moment = now()
     redis_cli(cfg, 'BGSAVE')
     deadline = time.time() + 600
     while True:
@@ -405,30 +350,36 @@ def cmd_redis(cfg, args):
         raise BackupError('redis BGSAVE failed: rdb_last_bgsave_status=%s' % fields.get('rdb_last_bgsave_status'))
     # The redis user owns the directory: its snapshot is read as redis' own regular file, never through a link.
     with paths.Dir.open(rcfg.get('dir', '/var/lib/redis')) as base:
-        return file_backup(cfg, 'redis', 'redis', 'rdb', None, opener=functools.partial(
-            base.open_read, rcfg.get('dbfilename', 'dump.rdb'), owners=[rcfg.get('user', 'redis')]))
+        return snapshot_backup(cfg, 'redis', 'redis', 'redis', ('stdin', rs.stdin_filename('redis', 'redis'), functools.partial(
+            base.open_read, rcfg.get('dbfilename', 'dump.rdb'), owners=[rcfg.get('user', 'redis')])), moment=moment)
 
 
 def cmd_rabbitmq(cfg, args):
     with work_root(cfg) as work:
         try:
             with work.leaf('rabbitmq', 'rabbitmq') as leaf:
+                moment = now()
                 run(['rabbitmqctl', '-q', 'export_definitions', leaf.join('definitions.json')])
-                return file_backup(cfg, 'rabbitmq', 'definitions', 'json', None, opener=functools.partial(
-                    leaf.open_read, 'definitions.json', owners=['rabbitmq']))
+                return snapshot_backup(cfg, 'rabbitmq', 'definitions', 'rabbitmq', (
+                    'stdin', rs.stdin_filename('rabbitmq', 'definitions'),
+                    functools.partial(leaf.open_read, 'definitions.json', owners=['rabbitmq'])), moment=moment)
         finally:
             work.remove('rabbitmq')
 
 
-def cmd_files(cfg, args):
-    results = []
+def file_sets(cfg):
     sets = list(cfg.get('paths') or [])
     for volume in cfg.get('docker_volumes') or []:
-        sets.append({'name': 'volume-%s' % volume, 'paths': ['/var/lib/docker/volumes/%s/_data' % volume]})
-    for item in sets:
-        rel = [path.lstrip('/') for path in item['paths']]
-        results += file_backup(cfg, 'files', item['name'], 'tar', ['tar', '-C', '/', '--numeric-owner', '-cf', '-']
-                               + rel)
+        sets.append({'name': 'volume-%s' % volume, 'paths': ['/var/lib/docker/volumes/%s/_data' % volume],
+                     'service': 'docker-volume'})
+    return sets
+
+
+def cmd_files(cfg, args):
+    results = []
+    for item in file_sets(cfg):
+        results += snapshot_backup(cfg, 'files', item['name'], item.get('service', 'files'),
+                                   ('paths', [os.path.normpath(path) for path in item['paths']]))
     return results
 
 
@@ -548,12 +499,7 @@ def cmd_pgbackrest(cfg, args):
             run(pgbackrest_cmd(cfg, repo, '--type=%s' % kind, 'backup'), user='postgres')
             tables = [spec for spec in present_tables(cfg) if spec in before]
             info = pgbackrest_info(cfg, repo)
-            last = info['backup'][-1]
-            entry = dict(id='pgbackrest-%s-%s' % (target['name'], last['label']), kind='postgresql-pgbackrest',
-                         subject=cfg['stanza'], target=target['name'], location=last['label'],
-                         size=int(last['info']['repository'].get('delta') or last['info']['repository']['size']),
-                         started=epoch_iso(last['timestamp']['start']), ended=epoch_iso(last['timestamp']['stop']),
-                         source_position=last['lsn']['stop'], status='good', tables=tables)
+            entry = pgbackrest_entry(cfg, target, info['backup'][-1], tables=tables)
         except (BackupError, KeyError, IndexError, ValueError) as exc:
             entry = dict(id='pgbackrest-%s-%s-%s' % (target['name'], stamp(started), kind),
                          kind='postgresql-pgbackrest', subject=cfg['stanza'], target=target['name'],
@@ -564,18 +510,35 @@ def cmd_pgbackrest(cfg, args):
     return results
 
 
+def pgbackrest_entry(cfg, target, item, tables=None):
+    """The catalogue entry of one set of `pgbackrest info --output=json`."""
+    repository = item.get('info', {}).get('repository', {})
+    return dict(id='pgbackrest-%s-%s' % (target['name'], item['label']), kind='postgresql-pgbackrest',
+                subject=cfg['stanza'], target=target['name'], location=item['label'],
+                size=int(repository.get('delta') or repository.get('size') or 0),
+                started=epoch_iso(item['timestamp']['start']), ended=epoch_iso(item['timestamp']['stop']),
+                source_position=item.get('lsn', {}).get('stop'), status='good', tables=tables)
+
+
 def sync_pgbackrest(cfg):
-    """Drop catalogue entries of pgBackRest backups that pgBackRest's own retention expired."""
+    """Make the catalogue's pgBackRest entries those of pgBackRest's own info: sets its retention expired are
+    dropped, sets the catalogue never saw (a rebuilt host, a lost catalogue) are added (without the list of
+    tables present, which only the host that took them knew)."""
     for target in cfg['targets']:
         try:
-            labels = set(item['label'] for item in pgbackrest_info(cfg, target['repo']).get('backup', []))
-        except (BackupError, ValueError):
+            sets = [item for item in pgbackrest_info(cfg, target['repo']).get('backup', []) if not item.get('error')]
+            found = [pgbackrest_entry(cfg, target, item) for item in sets]
+        except (BackupError, ValueError, KeyError, TypeError):
             continue
 
-        def change(data, target=target, labels=frozenset(labels)):
+        def change(data, target=target, found=tuple(found)):
+            labels = set(entry['location'] for entry in found)
             data['backups'] = [e for e in data['backups'] if not (
                 e['kind'] == 'postgresql-pgbackrest' and e['target'] == target['name'] and e['status'] == 'good'
                 and e.get('location') and e['location'] not in labels)]
+            for entry in found:
+                if cat.find(data, entry['id']) is None:
+                    cat.add(data, entry)
         cat.update(cfg['catalogue'], change)
 
 
@@ -583,23 +546,19 @@ def sync_pgbackrest(cfg):
 # Verification
 # --------------------------------------------------------------------------
 
-def verify_remote(cfg, entries):
-    results = []
-    for entry in entries:
-        if entry['status'] != 'good' or not (entry.get('location') or '').startswith('s3://'):
-            continue
-        try:
-            stream = open_location(target_by_name(cfg, entry['target']), entry['location'])
-            digest, size = cat.sha256_stream(stream)
-            if digest != entry['sha256'] or size != entry.get('size', size):
-                result = 'failed'
-                detail = 'sha256 of %s is %s, the catalogue has %s' % (entry['location'], digest, entry['sha256'])
-            else:
-                result, detail = 'ok', 'sha256 matches'
-        except Exception as exc:  # pylint: disable=broad-except
-            result, detail = 'failed', 'cannot read %s: %s' % (entry['location'], exc)
-        results.append((entry['id'], result, detail))
-    return results
+def restic_check(cfg, target):
+    """(result, detail) of `restic check` on target: it reads back a subset of the data (the whole of it on
+    the configured day of the week), decrypting and authenticating every blob it reads."""
+    vcfg = cfg.get('verify') or {}
+    full = (vcfg.get('full_read_day') or '') == now().strftime('%a')
+    subset = vcfg.get('read_data_subset') or None
+    proc = restic(cfg, target, rs.check_args(subset=subset, full=full), check=False)
+    what = 'all data read' if full else ('%s of the data read' % subset if subset else 'structure only')
+    if proc.returncode == 0:
+        return 'ok', 'restic check: no errors (%s)' % what
+    text = '; '.join(line.strip() for line in (proc.stdout + '\n' + proc.stderr).splitlines()
+                     if line.strip() and not line.startswith('['))
+    return 'failed', 'restic check (%s) failed (exit %d): %s' % (what, proc.returncode, restic_error(text))
 
 
 def scratch_restore(cfg, target, entry):
@@ -705,19 +664,19 @@ def cmd_verify(cfg, args):
     path = cfg['catalogue']
     results = []
 
-    def local(data):
-        return cat.verify_files(data, cat.select(data, status=['good']))
-    for item in cat.update(path, local):
-        if item['result'] != 'skipped':
-            results.append(item)
-    data = cat.load(path)[0]
-    remote = verify_remote(cfg, cat.select(data, status=['good']))
+    refresh(cfg)
+    # restic: the repository check of each target, recorded on every snapshot of it. A failure marks nothing
+    # corrupt (restic does not say which snapshots the damage touches); a restore of a damaged snapshot is
+    # refused by restic itself, which authenticates every blob it reads.
+    for target in cfg['targets']:
+        result, detail = restic_check(cfg, target)
+        results.append({'id': 'restic-%s' % target['name'], 'result': result, 'detail': detail})
 
-    def remote_change(data):
-        for ident, result, detail in remote:
-            cat.record_verification(cat.find(data, ident), result, detail)
-    cat.update(path, remote_change)
-    results += [{'id': i, 'result': r, 'detail': d} for i, r, d in remote]
+        def change(data, name=target['name'], r=result, d=detail):
+            for entry in data['backups']:
+                if entry['target'] == name and rs.snapshot_of(entry) and entry['status'] in ('good', 'corrupt'):
+                    cat.record_verification(entry, r, d, mark_corrupt=False)
+        cat.update(path, change)
     # pgBackRest: the repository check of every good set, then a test restore of the newest one.
     for target in cfg['targets']:
         entries = list(cat.select(cat.load(path)[0], kind='postgresql-pgbackrest', target=target['name'],
@@ -762,85 +721,138 @@ def cmd_verify(cfg, args):
 # Retention and fetch
 # --------------------------------------------------------------------------
 
+def cmd_refresh(cfg, args):
+    """Rebuild the catalogue from the repositories (what restore and verify also do first)."""
+    unreadable = refresh(cfg)
+    return [{'id': name, 'status': 'failed', 'detail': why} for name, why in unreadable] + [
+        {'id': target['name'], 'status': 'refreshed'} for target in cfg['targets']
+        if target['name'] not in dict(unreadable)]
+
+
 def cmd_retention(cfg, args):
+    """restic forget with the grandfather-father-son policy on each series (kind and subject) of this host in
+    each target, one prune per target that lost a snapshot; then the catalogue is rebuilt from the
+    repositories and failed attempts older than the oldest kept backup of their series are dropped."""
     policy = cfg['retention']
-    data = cat.load(cfg['catalogue'])[0]
-    series = {}
-    for entry in data['backups']:
-        if entry['kind'] == 'postgresql-pgbackrest':
-            continue
-        series.setdefault((entry['kind'], entry.get('subject'), entry['target']), []).append(entry)
-    doomed = []
-    for key in sorted(series, key=str):
-        entries = series[key]
-        good = [e for e in entries if e['status'] == 'good']
-        plan = gfs.plan(good, policy['daily'], policy['weekly'], policy['monthly'], policy['yearly'])
-        doomed += [e for e in good if e['id'] in plan['delete']]
-        # Failed and corrupt copies older than the oldest kept good one go too.
-        oldest_kept = min((e['ended'] for e in good if e['id'] in plan['keep']), default=None)
-        doomed += [e for e in entries if e['status'] != 'good' and oldest_kept and (e.get('ended') or '') < oldest_kept]
+    host = host_name(cfg)
     removed = []
-    for entry in doomed:
+    failures = []
+    for target in cfg['targets']:
         try:
-            if entry.get('location'):
-                delete_location(target_by_name(cfg, entry['target']), entry['location'])
-        except Exception as exc:  # pylint: disable=broad-except
-            log('cannot delete %s: %s' % (entry['location'], exc))
+            listed = restic_json(cfg, target, ['snapshots', '--host', host]) or []
+        except BackupError as exc:
+            failures.append({'id': 'retention-%s' % target['name'], 'status': 'failed', 'detail': str(exc)})
             continue
-        removed.append(entry['id'])
-    return forget(cfg, removed)
+        series = sorted(set((e['kind'], e['subject']) for e in (rs.entry_from_snapshot(item, target['name'], host)
+                                                                for item in listed) if e))
+        gone = []
+        try:
+            for kind, subject in series:
+                groups = restic_json(cfg, target, rs.forget_args(policy, host, kind, subject)) or []
+                gone += [item['id'] for group in groups for item in group.get('remove') or []]
+            if gone:
+                restic(cfg, target, ['prune'])
+        except BackupError as exc:
+            failures.append({'id': 'retention-%s' % target['name'], 'status': 'failed', 'detail': str(exc)})
+        removed += ['%s:%s' % (target['name'], ident) for ident in gone]
+    before = set(e['id'] for e in cat.load(cfg['catalogue'])[0]['backups'])
+    refresh(cfg)
 
-
-def forget(cfg, removed):
-    """Drop the entries of deleted copies from the catalogue."""
-    ids = set(removed)
-
-    def change(data):
-        data['backups'] = [e for e in data['backups'] if e['id'] not in ids]
-    cat.update(cfg['catalogue'], change)
-    sync_pgbackrest(cfg)
-    return [{'id': ident, 'status': 'deleted'} for ident in removed]
+    def drop_old_failures(data):
+        oldest = {}
+        for entry in data['backups']:
+            if entry['status'] != 'failed' and entry['kind'] != 'postgresql-pgbackrest':
+                key = (entry['kind'], entry.get('subject'), entry['target'])
+                oldest[key] = min(oldest.get(key, entry['ended']), entry['ended'])
+        data['backups'] = [e for e in data['backups'] if not (
+            e['status'] == 'failed' and e['kind'] != 'postgresql-pgbackrest'
+            and (e.get('ended') or '') < oldest.get((e['kind'], e.get('subject'), e['target']), ''))]
+    cat.update(cfg['catalogue'], drop_old_failures)
+    after = set(e['id'] for e in cat.load(cfg['catalogue'])[0]['backups'])
+    return [{'id': ident, 'status': 'deleted'} for ident in sorted(before - after)] + failures
 
 
 def cmd_delete(cfg, args):
-    """Delete stored copies and their catalogue entries (what the role's retention, from gfs_retention, names)."""
+    """Forget the snapshots of the named backups (and prune), then drop them from the catalogue."""
     data = cat.load(cfg['catalogue'])[0]
-    removed = []
+    doomed = {}
     for ident in args.ids:
         entry = cat.find(data, ident)
         if entry is None:
             continue
         if entry['kind'] == 'postgresql-pgbackrest':
             raise BackupError('%s is a pgBackRest backup: pgBackRest expires its own (repo retention)' % ident)
-        if entry.get('location'):
-            delete_location(target_by_name(cfg, entry['target']), entry['location'])
-        removed.append(ident)
-    return forget(cfg, removed)
+        if rs.snapshot_of(entry):
+            doomed.setdefault(entry['target'], []).append(rs.snapshot_of(entry))
+    for name, snapshots in sorted(doomed.items()):
+        restic(cfg, target_by_name(cfg, name), ['forget', '--prune'] + snapshots)
+    ids = set(args.ids)
+
+    def change(data):
+        data['backups'] = [e for e in data['backups'] if e['id'] not in ids]
+    cat.update(cfg['catalogue'], change)
+    return [{'id': ident, 'status': 'deleted'} for ident in args.ids if cat.find(data, ident)]
 
 
 def good_entry(data, ident):
     entry = cat.find(data, ident)
     if entry is None:
-        raise BackupError('no backup %s in the catalogue' % ident)
+        raise BackupError('no backup %s in the repositories of this host' % ident)
     if entry['status'] != 'good':
         raise BackupError('backup %s is %s (%s); choose a good one' % (ident, entry['status'], entry.get('detail')))
     return entry
 
 
+# restic's words for data that does not authenticate or is missing: the snapshot is damaged, not the run.
+DAMAGE = ('ciphertext verification failed', 'does not match', 'pack not found', 'blob not found',
+          'not found in index', 'unexpected EOF', 'invalid data returned')
+
+
+def snapshot_paths(cfg, target, snapshot):
+    listed = restic_json(cfg, target, ['snapshots', snapshot]) or []
+    if len(listed) != 1:
+        raise BackupError('snapshot %s is not in the repository of target %s' % (snapshot, target['name']))
+    return listed[0]['paths']
+
+
 def cmd_fetch(cfg, args):
+    """Write a backup to output (- for stdout): a dump, snapshot or definitions file as it was taken; a files
+    set as a tar archive of its paths. restic authenticates every blob it reads: a changed or missing object
+    fails the fetch, the output is removed and the backup is marked corrupt."""
+    if not cat.find(cat.load(cfg['catalogue'])[0], args.id):
+        refresh(cfg)
     entry = good_entry(cat.load(cfg['catalogue'])[0], args.id)
     target = target_by_name(cfg, entry['target'])
-    os.makedirs(cfg['staging'], 0o700, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix='aiquiz-fetch-', dir=cfg['staging']) as tmp:
-        copy = os.path.join(tmp, 'backup')
-        with open_location(target, entry['location']) as stream, open(copy, 'wb') as out:
-            sha = cat.sha256_stream(stream, CHUNK, out.write)[0]
-        if sha != entry['sha256']:
-            cat.update(cfg['catalogue'], lambda d: cat.record_verification(
-                cat.find(d, args.id), 'failed', 'sha256 mismatch at fetch'))
-            raise BackupError('backup %s does not match its sha256; marked corrupt, nothing written' % args.id)
-        with open(copy, 'rb') as stream:
-            decode_to(cfg, stream, args.output, compressed=entry['location'].endswith('.zst.enc'))
+    snapshot = rs.snapshot_of(entry)
+    if not snapshot:
+        raise BackupError('backup %s is %s: restore it with playbooks/restore.yml (pgBackRest)'
+                          % (args.id, entry['kind']))
+    if entry['kind'] == 'files':
+        what = ['dump', '--archive', 'tar', snapshot, '/']
+    else:
+        what = ['dump', snapshot, '/' + rs.stdin_filename(entry['kind'], entry['subject'])]
+    if args.output == '-':
+        restic(cfg, target, what, stdout=sys.stdout.buffer)
+        return [{'id': args.id, 'status': 'fetched', 'output': args.output}]
+    partial = args.output + '.partial'
+    try:
+        with open(partial, 'wb') as out:
+            proc = restic(cfg, target, what, stdout=out, check=False)
+            out.flush()
+            os.fsync(out.fileno())
+        if proc.returncode != 0:
+            error = restic_error(proc.stderr)
+            if any(word in error for word in DAMAGE):
+                cat.update(cfg['catalogue'], lambda d: cat.record_verification(
+                    cat.find(d, args.id), 'failed', 'restic dump: %s' % error[-300:]))
+                raise BackupError('backup %s is damaged in the repository of target %s; marked corrupt, nothing '
+                                  'written: %s' % (args.id, target['name'], error))
+            raise BackupError('restic dump of %s on target %s failed (exit %d), nothing written: %s' % (
+                args.id, target['name'], proc.returncode, error))
+        os.rename(partial, args.output)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
     return [{'id': args.id, 'status': 'fetched', 'output': args.output}]
 
 
@@ -849,16 +861,21 @@ def cmd_fetch(cfg, args):
 # --------------------------------------------------------------------------
 
 def choose(cfg, args):
-    """The catalogue entry to restore: --id, else the newest good one of --kind (and --subject, --target)."""
+    """The catalogue entry to restore: --id, else the newest good one of --kind (and --subject, --target).
+
+    The catalogue is rebuilt from the repositories first: a host that never took a backup (a rebuilt one)
+    restores from what the repositories list; a repository that cannot be read leaves its cached entries."""
+    if not args.id and not args.kind:
+        raise BackupError('name the backup (--id) or its kind (--kind)')
+    if args.kind and args.kind not in RESTORABLE:
+        raise BackupError('restore takes one of %s, got %s' % (', '.join(RESTORABLE), args.kind))
+    names = [args.target] if args.target else [t['name'] for t in cfg['targets']]
+    targets = [target_by_name(cfg, name) for name in names]
+    before = parse_time(args.before) if args.before else None
+    refresh(cfg, targets)
     data = cat.load(cfg['catalogue'])[0]
     if args.id:
         return good_entry(data, args.id)
-    if not args.kind:
-        raise BackupError('name the backup (--id) or its kind (--kind)')
-    if args.kind not in RESTORABLE:
-        raise BackupError('restore takes one of %s, got %s' % (', '.join(RESTORABLE), args.kind))
-    names = [args.target] if args.target else [t['name'] for t in cfg['targets']]
-    before = parse_time(args.before) if args.before else None
     for name in names:
         candidates = [e for e in cat.select(data, kind=args.kind, target=name, status=['good'])
                       if args.subject in (None, e.get('subject'))
@@ -977,17 +994,14 @@ def restore_rabbitmq(cfg, entry, plain, moment):
             'queues': len(defs.get('queues', []))}
 
 
-def tar_roots(plain):
-    """Top-level paths of a files backup (the paths of its set, archived relative to /)."""
-    roots = []
-    for name in run(['tar', '-tf', plain]).stdout.splitlines():
-        parts = [part for part in name.split('/') if part not in ('', '.')]
-        if '..' in parts:
-            raise BackupError('the archive names a path outside its set: %s' % name)
-        path = '/' + '/'.join(parts)
-        if parts and not any(path == root or path.startswith(root + '/') for root in roots):
-            roots.append(path)
-    return roots
+def checked_roots(roots):
+    """The paths of a files snapshot, as restic lists them: absolute and normalised, else refused."""
+    out = []
+    for root in roots:
+        if not root.startswith('/') or os.path.normpath(root) != root or root == '/' or '/../' in root + '/':
+            raise BackupError('the snapshot names a path that is not absolute and normalised: %r' % root)
+        out.append(root)
+    return out
 
 
 def marker_path(cfg):
@@ -1066,13 +1080,16 @@ def write_result(path, data):
 
 
 def restore_files(cfg, entry, plain, moment):
-    roots = tar_roots(plain)
+    roots = checked_roots(entry['paths'])
     items = []
     try:
         for root in roots:
             items.append(paths.parent_and_name(root))
+        # Only the set's own paths are taken from the archive: restic's tar also holds their parent
+        # directories, whose owners and modes are left as they are on this host.
         copies = put_aside(cfg, items, '.before-restore-%s' % stamp(moment),
-                           lambda: run(['tar', '-C', '/', '--numeric-owner', '-xpf', plain]))
+                           lambda: run(['tar', '-C', '/', '--numeric-owner', '-xpf', plain, '--']
+                                       + [root.lstrip('/') for root in roots]))
     except (BackupError, OSError) as exc:
         raise BackupError('files restore of %s failed, the previous files are back in place: %s' % (entry['id'], exc))
     finally:
@@ -1092,7 +1109,11 @@ def cmd_restore(cfg, args):
         raise BackupError('backup %s is %s: restore it with playbooks/restore.yml (pgBackRest) or pg_restore'
                           % (entry['id'], entry['kind']))
     result = {'id': entry['id'], 'kind': entry['kind'], 'subject': entry.get('subject'), 'target': entry['target'],
-              'ended': entry['ended']}
+              'ended': entry['ended'], 'snapshot': rs.snapshot_of(entry)}
+    if entry['kind'] == 'files':
+        entry = dict(entry, paths=checked_roots(snapshot_paths(cfg, target_by_name(cfg, entry['target']),
+                                                               rs.snapshot_of(entry))))
+        result['paths'] = entry['paths']
     if args.plan:
         return [dict(result, status='planned')]
     if paths.read_marker(marker_path(cfg)) is not None:
@@ -1102,7 +1123,7 @@ def cmd_restore(cfg, args):
     os.makedirs(cfg['staging'], 0o700, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix='aiquiz-restore-', dir=cfg['staging']) as tmp:
         plain = os.path.join(tmp, 'plain')
-        # The fetch checks the sha256 and decrypts before anything live is touched.
+        # The whole backup is read, authenticated and decrypted by restic before anything live is touched.
         cmd_fetch(cfg, argparse.Namespace(id=entry['id'], output=plain))
         started = time.time()
         result.update(RESTORABLE[entry['kind']](cfg, entry, plain, moment))
@@ -1121,7 +1142,7 @@ def main(argv=None):
     sub = parser.add_subparsers(dest='command', required=True)
     pgb = sub.add_parser('pgbackrest')
     pgb.add_argument('--type', choices=['full', 'diff', 'incr'], default='incr')
-    for name in ('dump', 'redis', 'rabbitmq', 'files', 'logical', 'retention'):
+    for name in ('init', 'dump', 'redis', 'rabbitmq', 'files', 'logical', 'retention', 'refresh'):
         sub.add_parser(name)
     ver = sub.add_parser('verify')
     ver.add_argument('--no-restore', action='store_true')

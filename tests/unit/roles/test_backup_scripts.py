@@ -8,7 +8,6 @@ controller; PostgreSQL and pgBackRest parts are covered by molecule/backup)."""
 from __future__ import annotations
 
 import datetime
-import hashlib
 import importlib.util
 import json
 import os
@@ -21,8 +20,11 @@ import time
 import pytest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
-TOOLS = all(shutil.which(tool) for tool in ('openssl', 'zstd'))
-pytestmark = pytest.mark.skipif(not TOOLS, reason='needs openssl and zstd on the controller')
+TOOLS = all(shutil.which(tool) for tool in ('restic', 'tar'))
+pytestmark = pytest.mark.skipif(not TOOLS, reason='needs restic (Debian package restic) and tar on the controller')
+LIBS = ('roles/backup/files/aiquiz_backup.py', 'plugins/module_utils/_backup_catalogue.py',
+        'plugins/module_utils/_backup_gfs.py', 'plugins/module_utils/_backup_paths.py',
+        'plugins/module_utils/_backup_restic.py', 'plugins/module_utils/_files.py')
 
 
 def load(name, path, extra_path=None):
@@ -36,17 +38,17 @@ def load(name, path, extra_path=None):
 
 @pytest.fixture
 def backup(tmp_path):
+    """The host script with two local targets whose restic repositories exist (aiquiz-backup init)."""
     lib = tmp_path / 'lib'
     lib.mkdir()
-    for src in ('roles/backup/files/aiquiz_backup.py', 'plugins/module_utils/_backup_catalogue.py',
-                'plugins/module_utils/_backup_gfs.py', 'plugins/module_utils/_backup_paths.py',
-                'plugins/module_utils/_files.py'):
+    for src in LIBS:
         shutil.copy(os.path.join(ROOT, src), str(lib))
     module = load('aiquiz_backup_under_test', str(lib / 'aiquiz_backup.py'), str(lib))
     (tmp_path / 'passphrase').write_text('unit test passphrase')
     cfg = {
         'stanza': 'main', 'catalogue': str(tmp_path / 'catalogue.json'), 'staging': str(tmp_path / 'staging'),
-        'passphrase_file': str(tmp_path / 'passphrase'), 'zstd_level': 3, 'postgresql': False,
+        'passphrase_file': str(tmp_path / 'passphrase'), 'postgresql': False, 'host': 'data1',
+        'restic_cache': str(tmp_path / 'cache'),
         'targets': [{'name': 'one', 'type': 'local', 'path': str(tmp_path / 'one'), 'repo': 1},
                     {'name': 'two', 'type': 'local', 'path': str(tmp_path / 'two'), 'repo': 2}],
         'paths': [{'name': 'data', 'paths': [str(tmp_path / 'data')]}], 'docker_volumes': [],
@@ -54,7 +56,7 @@ def backup(tmp_path):
     }
     (tmp_path / 'data').mkdir()
     (tmp_path / 'data' / 'file.txt').write_text('precious\n' * 1000)
-    module.sync_pgbackrest = lambda cfg: None
+    assert [r['status'] for r in module.cmd_init(cfg, None)] == ['created', 'created']
     return module, cfg, tmp_path
 
 
@@ -67,85 +69,239 @@ def entries(cfg):
     return json.load(open(cfg['catalogue']))['backups']
 
 
-def test_files_backup_is_encrypted_on_every_target_and_fetch_gives_it_back(backup):
+def restic_cli(cfg, target, *args):
+    """restic as an operator would run it by hand on the host, without the host script."""
+    env = dict(os.environ, RESTIC_PASSWORD_FILE=cfg['passphrase_file'], RESTIC_CACHE_DIR=cfg['restic_cache'])
+    return subprocess.run(['restic', '-r', os.path.join(target['path'], 'restic')] + list(args), env=env,
+                          check=True, stdout=subprocess.PIPE).stdout
+
+
+def snapshots(cfg, target):
+    return json.loads(restic_cli(cfg, target, 'snapshots', '--json'))
+
+
+def stream_file(path):
+    return lambda: open(path, 'rb')
+
+
+def test_init_creates_a_repository_per_target_once(backup):
+    module, cfg, tmp = backup
+    assert [r['status'] for r in module.cmd_init(cfg, None)] == ['exists', 'exists']
+    for target in cfg['targets']:
+        config = json.loads(restic_cli(cfg, target, 'cat', 'config'))
+        assert config['version'] == 2  # compressed, authenticated repository format
+
+
+def test_files_backup_is_a_tagged_snapshot_on_every_target_and_fetch_gives_it_back(backup):
     module, cfg, tmp = backup
     results = module.cmd_files(cfg, Args())
     assert [r['status'] for r in results] == ['good', 'good']
     one, two = entries(cfg)
     assert (one['target'], two['target']) == ('one', 'two')
-    for entry in (one, two):
-        raw = open(entry['location'], 'rb').read()
-        assert raw.startswith(b'Salted__') and b'precious' not in raw
-        assert hashlib.sha256(raw).hexdigest() == entry['sha256'] and len(raw) == entry['size']
-        assert entry['location'].endswith('.tar.zst.enc')
+    for entry, target in ((one, cfg['targets'][0]), (two, cfg['targets'][1])):
+        listed = snapshots(cfg, target)
+        assert len(listed) == 1 and entry['location'] == 'restic:%s' % listed[0]['id']
+        assert sorted(listed[0]['tags']) == ['host:data1', 'kind:files', 'service:files', 'subject:data']
+        assert listed[0]['hostname'] == 'data1' and listed[0]['paths'] == [str(tmp / 'data')]
+        # Encrypted at rest: the content is nowhere in the repository's files.
+        for root, _dirs, files in os.walk(os.path.join(target['path'], 'restic')):
+            for name in files:
+                assert b'precious' not in open(os.path.join(root, name), 'rb').read()
     module.cmd_fetch(cfg, Args(id=two['id'], output=str(tmp / 'out.tar')))
     with tarfile.open(str(tmp / 'out.tar')) as archive:
-        names = archive.getnames()
-    assert any(name.endswith('data/file.txt') for name in names)
+        assert archive.extractfile(str(tmp / 'data' / 'file.txt').lstrip('/')).read() == b'precious\n' * 1000
 
 
-def test_a_failing_producer_leaves_no_file_and_is_catalogued_failed(backup):
+def test_a_stream_is_stored_under_its_name_and_tagged_with_its_position(backup):
     module, cfg, tmp = backup
-    results = module.file_backup(cfg, 'files', 'broken', 'tar', ['sh', '-c', 'echo half; echo oops >&2; exit 3'])
+    dump = tmp / 'quiz.dump'
+    dump.write_bytes(b'PGDMP' + os.urandom(4096))
+    results = module.snapshot_backup(cfg, 'postgresql-dump', 'quiz', 'postgresql',
+                                     ('stdin', 'quiz.dump', stream_file(str(dump))), position='0/3000060')
+    assert [r['status'] for r in results] == ['good', 'good']
+    listed = snapshots(cfg, cfg['targets'][0])
+    assert listed[0]['paths'] == ['/quiz.dump']
+    assert 'position:0/3000060' in listed[0]['tags'] and 'service:postgresql' in listed[0]['tags']
+    entry = entries(cfg)[0]
+    assert entry['source_position'] == '0/3000060' and entry['kind'] == 'postgresql-dump'
+    module.cmd_fetch(cfg, Args(id=entry['id'], output=str(tmp / 'back.dump')))
+    assert (tmp / 'back.dump').read_bytes() == dump.read_bytes()
+
+
+def test_the_passphrase_never_reaches_a_command_line(backup, monkeypatch):
+    module, cfg, tmp = backup
+    seen = []
+    real = module.subprocess.run
+
+    def spy(cmd, **kw):
+        seen.append((cmd, kw.get('env') or {}))
+        return real(cmd, **kw)
+    monkeypatch.setattr(module.subprocess, 'run', spy)
+    module.cmd_files(cfg, Args())
+    assert seen and all('unit test passphrase' not in ' '.join(cmd) for cmd, _env in seen)
+    assert all(env.get('RESTIC_PASSWORD_FILE') == cfg['passphrase_file'] for _cmd, env in seen)
+    assert all('RESTIC_PASSWORD' not in env for _cmd, env in seen)
+
+
+def test_a_path_that_cannot_be_read_fails_the_backup_and_leaves_no_snapshot(backup):
+    module, cfg, tmp = backup
+    cfg['paths'] = [{'name': 'data', 'paths': [str(tmp / 'data'), str(tmp / 'missing')]}]
+    results = module.cmd_files(cfg, Args())
     assert [r['status'] for r in results] == ['failed', 'failed']
-    assert 'sh exit 3: oops' in results[0]['detail']
     assert all(e['status'] == 'failed' for e in entries(cfg))
-    leftovers = [name for root, dirs, files in os.walk(str(tmp / 'one')) for name in files]
-    assert leftovers == []
+    assert 'missing does not exist' in results[0]['detail']
+    assert snapshots(cfg, cfg['targets'][0]) == [] and snapshots(cfg, cfg['targets'][1]) == []
 
 
-def test_a_target_that_cannot_store_is_failed_and_the_other_good(backup):
+def test_a_target_whose_repository_is_missing_is_failed_and_the_other_good(backup):
     module, cfg, tmp = backup
-    blocked = tmp / 'blocked'
-    blocked.write_text('a file where a directory should be')
-    cfg['targets'][1]['path'] = str(blocked)
+    shutil.rmtree(str(tmp / 'two' / 'restic'))
     results = module.cmd_files(cfg, Args())
     assert [r['status'] for r in results] == ['good', 'failed']
-    assert 'storing on two failed' in results[1]['detail']
+    assert 'no restic repository there yet' in results[1]['detail']
+    # Backups never create a repository: a wrong path or bucket is said, not silently started anew.
+    assert not (tmp / 'two' / 'restic').exists()
 
 
-def test_wrong_passphrase_at_fetch_writes_nothing(backup):
+def test_wrong_passphrase_is_refused_and_writes_nothing(backup):
     module, cfg, tmp = backup
     module.cmd_files(cfg, Args())
+    ident = entries(cfg)[0]['id']
     (tmp / 'passphrase').write_text('not the passphrase')
-    with pytest.raises(module.BackupError, match='wrong passphrase or damaged file'):
-        module.cmd_fetch(cfg, Args(id=entries(cfg)[0]['id'], output=str(tmp / 'out.tar')))
+    with pytest.raises(module.BackupError, match='wrong passphrase'):
+        module.cmd_fetch(cfg, Args(id=ident, output=str(tmp / 'out.tar')))
     assert not os.path.exists(str(tmp / 'out.tar')) and not os.path.exists(str(tmp / 'out.tar.partial'))
+    assert [r['status'] for r in module.cmd_init(cfg, None)] == ['failed', 'failed']
 
 
-def test_damaged_copy_is_refused_and_marked_corrupt(backup):
+def damage_data(target):
+    """Change bytes in every data pack of target's repository, as someone with write access to the bucket could."""
+    for root, _dirs, files in os.walk(os.path.join(target['path'], 'restic', 'data')):
+        for name in files:
+            path = os.path.join(root, name)
+            os.chmod(path, 0o600)
+            with open(path, 'r+b') as handle:
+                handle.seek(20)
+                handle.write(b'XXXX')
+
+
+def test_a_changed_object_is_caught_by_check_and_its_restore_refused(backup):
     module, cfg, tmp = backup
     module.cmd_files(cfg, Args())
-    entry = entries(cfg)[0]
-    with open(entry['location'], 'r+b') as handle:
-        handle.seek(40)
-        handle.write(b'XXXX')
-    with pytest.raises(module.BackupError, match='does not match its sha256; marked corrupt'):
-        module.cmd_fetch(cfg, Args(id=entry['id'], output=str(tmp / 'out.tar')))
-    assert entries(cfg)[0]['status'] == 'corrupt'
-    with pytest.raises(module.BackupError, match='is corrupt'):
-        module.cmd_fetch(cfg, Args(id=entry['id'], output=str(tmp / 'out.tar')))
+    cfg['verify'] = {'read_data_subset': '100%'}
+    ok = module.cmd_verify(cfg, Args(no_restore=True))
+    assert [(r['id'], r['result']) for r in ok] == [('restic-one', 'ok'), ('restic-two', 'ok')]
+    damage_data(cfg['targets'][0])
+    found = module.cmd_verify(cfg, Args(no_restore=True))
+    assert [(r['id'], r['result']) for r in found] == [('restic-one', 'failed'), ('restic-two', 'ok')]
+    assert 'restic check (100% of the data read) failed' in found[0]['detail']
+    one = [e for e in entries(cfg) if e['target'] == 'one'][0]
+    assert one['verified']['result'] == 'failed'
+    (tmp / 'data' / 'file.txt').write_text('current\n')
+    with pytest.raises(module.BackupError, match='damaged in the repository of target one; marked corrupt'):
+        module.cmd_restore(cfg, restore_args(target='one'))
+    assert (tmp / 'data' / 'file.txt').read_text() == 'current\n'
+    assert [e['status'] for e in entries(cfg) if e['target'] == 'one'] == ['corrupt']
+    # The copy on the other target is intact and restores.
+    assert module.cmd_restore(cfg, restore_args())[0]['target'] == 'two'
+    assert (tmp / 'data' / 'file.txt').read_text() == 'precious\n' * 1000
 
 
-def test_retention_deletes_files_and_entries_the_policy_does_not_keep(backup):
+def test_the_full_read_runs_on_its_day(backup, monkeypatch):
     module, cfg, tmp = backup
-    cat = module.cat
-    start = datetime.datetime(2026, 11, 27, 3, 0, tzinfo=datetime.timezone.utc)
+    calls = []
+    real = module.restic
 
-    def seed(data):
-        for n in range(5):
-            moment = start - datetime.timedelta(days=n)
-            path = tmp / 'one' / ('b%d.enc' % n)
-            path.parent.mkdir(exist_ok=True)
-            path.write_bytes(b'x')
-            cat.add(data, dict(id='b%d' % n, kind='files', subject='s', target='one', location=str(path), size=1,
-                               sha256=hashlib.sha256(b'x').hexdigest(), started=moment.strftime('%Y-%m-%dT%H:%M:%SZ'),
-                               ended=moment.strftime('%Y-%m-%dT%H:%M:%SZ')))
-    cat.update(cfg['catalogue'], seed)
+    def spy(cfg, target, args, **kw):
+        calls.append(args)
+        return real(cfg, target, args, **kw)
+    monkeypatch.setattr(module, 'restic', spy)
+    cfg['verify'] = {'read_data_subset': '10%', 'full_read_day': module.now().strftime('%a')}
+    module.cmd_verify(cfg, Args(no_restore=True))
+    assert ['check', '--read-data'] in calls
+    calls.clear()
+    cfg['verify']['full_read_day'] = ''
+    module.cmd_verify(cfg, Args(no_restore=True))
+    assert ['check', '--read-data-subset=10%'] in calls
+
+
+def seed_days(module, cfg, tmp, days, subject='data'):
+    """One files snapshot a day for the last `days` days (restic backup --time), newest first."""
+    start = module.now().replace(hour=3, minute=0, second=0, microsecond=0)
+    for n in range(days):
+        module.snapshot_backup(cfg, 'files', subject, 'files', ('paths', [str(tmp / 'data')]),
+                               moment=start - datetime.timedelta(days=n))
+
+
+def test_retention_forgets_per_series_what_the_policy_does_not_keep(backup):
+    module, cfg, tmp = backup
+    cfg['targets'] = cfg['targets'][:1]
+    seed_days(module, cfg, tmp, 5)
+    seed_days(module, cfg, tmp, 2, subject='other')
+    cfg['retention'] = {'daily': 2, 'weekly': 1, 'monthly': 1, 'yearly': 1}
     results = module.cmd_retention(cfg, Args())
-    assert sorted(r['id'] for r in results) == ['b1', 'b2', 'b3', 'b4']
-    assert [e['id'] for e in entries(cfg)] == ['b0']
-    assert sorted(os.listdir(str(tmp / 'one'))) == ['b0.enc']
+    kept = sorted((e['subject'], e['started'][:10]) for e in entries(cfg))
+    listed = snapshots(cfg, cfg['targets'][0])
+    assert len(listed) == len(kept)
+    # The series are apart: 'other' keeps both its days, 'data' its newest two and the older ones the weekly,
+    # monthly and yearly periods name (restic's policy: the newest snapshot of each period).
+    assert [day for subject, day in kept if subject == 'other'] == sorted(
+        (module.now() - datetime.timedelta(days=n)).strftime('%Y-%m-%d') for n in range(2))
+    assert len([1 for subject, _day in kept if subject == 'data']) < 5
+    assert all(r['status'] == 'deleted' for r in results) and results
+    # The repository shrank: what no snapshot needs is pruned.
+    assert 'no snapshot' not in restic_cli(cfg, cfg['targets'][0], 'check').decode()
+
+
+def test_the_catalogue_is_rebuilt_from_the_repositories(backup):
+    module, cfg, tmp = backup
+    module.cmd_files(cfg, Args())
+    before = entries(cfg)
+    os.unlink(cfg['catalogue'])
+    out = module.cmd_refresh(cfg, Args())
+    assert [r['status'] for r in out] == ['refreshed', 'refreshed']
+    after = entries(cfg)
+    assert [(e['id'], e['location'], e['ended']) for e in after] == [(e['id'], e['location'], e['ended'])
+                                                                    for e in before]
+    # Snapshots of another host in the same repository are not this host's backups.
+    other = dict(cfg, host='data2', catalogue=str(tmp / 'other.json'))
+    module.cmd_refresh(other, Args())
+    assert module.cat.load(other['catalogue'])[0]['backups'] == []
+
+
+def test_a_restore_works_on_a_host_whose_catalogue_is_absent(backup, monkeypatch):
+    module, cfg, tmp = backup
+    dump = tmp / 'rdb'
+    dump.write_bytes(b'REDIS0011' + b'k' * 100)
+    module.snapshot_backup(cfg, 'redis', 'redis', 'redis', ('stdin', 'redis.rdb', stream_file(str(dump))))
+    defs = tmp / 'definitions.json'
+    defs.write_text(json.dumps({'vhosts': [{'name': '/'}], 'users': [], 'queues': [{'name': 'q'}]}))
+    module.snapshot_backup(cfg, 'rabbitmq', 'definitions', 'rabbitmq',
+                           ('stdin', 'definitions.json', stream_file(str(defs))))
+    module.cmd_files(cfg, Args())
+    # A fresh host: same inventory name and configuration, no catalogue, no restic cache.
+    os.unlink(cfg['catalogue'])
+    shutil.rmtree(cfg['restic_cache'])
+    restored = {}
+    for kind in ('redis', 'rabbitmq'):
+        monkeypatch.setattr(module, 'RESTORABLE', dict(module.RESTORABLE, **{
+            kind: lambda cfg, entry, plain, moment, k=kind: restored.setdefault(k, open(plain, 'rb').read()) and {}}))
+        result = module.cmd_restore(cfg, restore_args(kind=kind))[0]
+        assert result['status'] == 'restored' and result['target'] == 'one'
+    assert restored == {'redis': dump.read_bytes(), 'rabbitmq': defs.read_bytes()}
+    monkeypatch.undo()
+    os.unlink(cfg['catalogue'])
+    (tmp / 'data' / 'file.txt').write_text('lost\n')
+    result = module.cmd_restore(cfg, restore_args(kind='files', subject='data', target='two'))[0]
+    assert result['status'] == 'restored' and result['paths'] == [str(tmp / 'data')]
+    assert (tmp / 'data' / 'file.txt').read_text() == 'precious\n' * 1000
+
+
+def test_docker_volumes_are_sets_of_their_own(backup):
+    module = backup[0]
+    sets = module.file_sets({'paths': [], 'docker_volumes': ['quiz_uploads']})
+    assert sets == [{'name': 'volume-quiz_uploads', 'paths': ['/var/lib/docker/volumes/quiz_uploads/_data'],
+                     'service': 'docker-volume'}]
 
 
 def test_pgbackrest_verify_report_is_parsed(backup):
