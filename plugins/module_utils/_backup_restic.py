@@ -40,7 +40,8 @@ def repository(target):
     endpoint = target.get('endpoint')
     if endpoint:
         return 's3:https://%s:%s/%s' % (endpoint, target.get('port') or 443, path)
-    return 's3:s3.amazonaws.com/%s' % path
+    # AWS: the region's endpoint, as pgBackRest's repository of the same target uses.
+    return 's3:s3.%s.amazonaws.com/%s' % (target.get('region') or 'us-east-1', path)
 
 
 def tls_insecure(target):

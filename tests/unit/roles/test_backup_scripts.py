@@ -297,6 +297,26 @@ def test_a_restore_works_on_a_host_whose_catalogue_is_absent(backup, monkeypatch
     assert (tmp / 'data' / 'file.txt').read_text() == 'precious\n' * 1000
 
 
+def test_pgbackrest_sets_are_rebuilt_from_its_info_and_expired_ones_dropped(backup, monkeypatch):
+    module, cfg, tmp = backup
+    info = {'backup': [
+        {'label': '20261120-010000F', 'timestamp': {'start': 1795136400, 'stop': 1795136460},
+         'lsn': {'stop': '0/2000100'}, 'info': {'repository': {'size': 100, 'delta': 100}}},
+        {'label': '20261127-010000F', 'timestamp': {'start': 1795741200, 'stop': 1795741260},
+         'lsn': {'stop': '0/9000100'}, 'info': {'repository': {'size': 200, 'delta': 200}}}]}
+    monkeypatch.setattr(module, 'pgbackrest_info', lambda cfg, repo: info)
+    cfg['postgresql'] = True
+    cfg['targets'] = cfg['targets'][:1]
+    module.refresh(cfg)
+    sets = [(e['id'], e['location'], e['source_position']) for e in entries(cfg)]
+    assert sets == [('pgbackrest-one-20261120-010000F', '20261120-010000F', '0/2000100'),
+                    ('pgbackrest-one-20261127-010000F', '20261127-010000F', '0/9000100')]
+    # pgBackRest's retention expired the older set: the catalogue follows.
+    info['backup'] = info['backup'][1:]
+    module.refresh(cfg)
+    assert [e['id'] for e in entries(cfg)] == ['pgbackrest-one-20261127-010000F']
+
+
 def test_docker_volumes_are_sets_of_their_own(backup):
     module = backup[0]
     sets = module.file_sets({'paths': [], 'docker_volumes': ['quiz_uploads']})

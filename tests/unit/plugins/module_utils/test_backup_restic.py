@@ -18,7 +18,7 @@ def test_a_repository_per_target():
         '/var/backups/aiquiz/restic'
     assert rs.repository(S3) == 's3:https://minio.example:9000/backups/restic'
     assert rs.repository(dict(S3, prefix='/quiz/prod/')) == 's3:https://minio.example:9000/backups/quiz/prod/restic'
-    assert rs.repository(dict(S3, endpoint='')) == 's3:s3.amazonaws.com/backups/restic'
+    assert rs.repository(dict(S3, endpoint='')) == 's3:s3.eu-west-1.amazonaws.com/backups/restic'
     with pytest.raises(rs.ResticConfigError, match='no restic repository'):
         rs.repository({'name': 'x', 'type': 'ftp'})
 
