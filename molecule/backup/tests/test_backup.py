@@ -429,3 +429,29 @@ def test_secrets_stay_out_of_output_audit_trail_and_journal():
     for secret in secrets:
         leaks = [where for where, text in places.items() if secret in text]
         assert not leaks, "%r found in %s" % (secret, ", ".join(leaks))
+
+
+def test_a_passphrase_change_rotates_restic_keys_and_keeps_pgbackrest_readable():
+    data = host(DATA)
+    old, new = "lab passphrase for molecule backups", "a new lab passphrase, rotated"
+    # pgBackRest cannot change its cipher in place: the change alone is refused before anything is touched.
+    rc, out = backup([], backup_passphrase=new)
+    assert rc != 0 and "set backup_pgbackrest_cipher_pass to the previous passphrase" in out, out
+    assert data.check_output("cat /etc/aiquiz-backup/passphrase") == old
+    rc, out = backup(["redis"], backup_passphrase=new, backup_pgbackrest_cipher_pass=old)
+    assert rc == 0, out
+    assert data.check_output("cat /etc/aiquiz-backup/passphrase") == new
+    for target in ("local", "s3"):
+        keys = json.loads(restic(target, "key", "list", "--json"))
+        assert len(keys) == 1 and keys[0]["current"], keys  # the old key is gone, the new one opens it
+    data.check_output("printf %%s %s > /tmp/old-pass" % shlex.quote(old))
+    refused = data.run("RESTIC_PASSWORD_FILE=/tmp/old-pass restic -r /var/backups/aiquiz/restic snapshots")
+    data.run("rm -f /tmp/old-pass")
+    assert refused.rc != 0 and "wrong password" in refused.stderr
+    data.check_output("runuser -u postgres -- pgbackrest --stanza=main check")
+    # A second run with the same variables changes nothing; then back to the scenario's passphrase.
+    rc, out = backup([], backup_passphrase=new, backup_pgbackrest_cipher_pass=old)
+    assert rc == 0 and "changed=0" in out, out
+    rc, out = backup([], backup_passphrase=old)
+    assert rc == 0, out
+    assert data.check_output("cat /etc/aiquiz-backup/passphrase") == old

@@ -20,6 +20,7 @@ Prints one JSON document; exits 1 when anything failed, naming it on stderr.
   aiquiz-backup verify [--no-restore]      (restic check, pgbackrest verify, a test restore)
   aiquiz-backup retention                  (restic forget --keep-* per series, prune)
   aiquiz-backup refresh                    (rebuild the catalogue from the repositories)
+  aiquiz-backup rotate-key --new FILE      (restic key add, the passphrase file, then key remove of the old key)
   aiquiz-backup delete ID...
   aiquiz-backup fetch ID OUTPUT            (as taken; a files set as a tar archive; - for stdout)
   aiquiz-backup restore [--id ID | --kind redis|rabbitmq|files [--subject S]] [--target T] [--plan]
@@ -47,6 +48,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _backup_catalogue as cat  # noqa: E402  pylint: disable=wrong-import-position
 import _backup_gfs as gfs  # noqa: E402  pylint: disable=wrong-import-position
 import _backup_paths as paths  # noqa: E402  pylint: disable=wrong-import-position
+import _files  # noqa: E402  pylint: disable=wrong-import-position
 import _backup_restic as rs  # noqa: E402  pylint: disable=wrong-import-position
 
 CONFIG = os.environ.get('AIQUIZ_BACKUP_CONFIG', '/etc/aiquiz-backup/config.json')
@@ -188,6 +190,68 @@ def cmd_init(cfg, args):
                             % (target['name'], restic_error(made.stderr))})
             continue
         results.append({'id': target['name'], 'status': 'created', 'repository': rs.repository(target)})
+    return results
+
+
+def same_content(one, two):
+    with open(one, 'rb') as first, open(two, 'rb') as second:
+        return first.read() == second.read()
+
+
+def current_key(cfg, target):
+    """The id of the key cfg's passphrase opens in target's repository."""
+    keys = restic_json(cfg, target, ['key', 'list']) or []
+    return next((key['id'] for key in keys if key.get('current')), None)
+
+
+def cmd_rotate_key(cfg, args):
+    """Make the passphrase in args.new the key of every restic repository, then the passphrase file.
+
+    Every repository first gets the new key (restic key add, opened with the current one); only when all
+    have it is the passphrase file replaced, and the old key removed from each (restic key remove, opened
+    with the new one). A target that fails in the first step leaves everything on the old passphrase, which
+    still opens every repository; the next run goes on where this one stopped."""
+    if same_content(cfg['passphrase_file'], args.new):
+        return [{'id': 'passphrase', 'status': 'unchanged'}]
+    new_cfg = dict(cfg, passphrase_file=args.new)
+    results, old_keys = [], {}
+    for target in cfg['targets']:
+        try:
+            with_new = restic(new_cfg, target, ['cat', 'config'], check=False)
+            with_old = restic(cfg, target, ['cat', 'config'], check=False)
+            if 'Is there a repository at the following location?' in with_old.stderr + with_new.stderr:
+                results.append({'id': target['name'], 'status': 'no repository yet'})
+                continue
+            old_keys[target['name']] = current_key(cfg, target) if with_old.returncode == 0 else None
+            if with_new.returncode == 0:
+                results.append({'id': target['name'], 'status': 'has the new key'})
+                continue
+            if with_old.returncode != 0:
+                raise BackupError('neither the current nor the new passphrase opens it: %s'
+                                  % restic_error(with_old.stderr))
+            restic(cfg, target, ['key', 'add', '--new-password-file', args.new, '--host', host_name(cfg)])
+            results.append({'id': target['name'], 'status': 'key added'})
+        except BackupError as exc:
+            results.append({'id': target['name'], 'status': 'failed',
+                            'detail': 'rotating the restic key of target %s: %s; the current passphrase stays' % (
+                                target['name'], exc)})
+    if any(item['status'] == 'failed' for item in results):
+        return results
+    with open(args.new, encoding='utf-8') as handle:
+        secret = handle.read()
+    _files.write_atomic(cfg['passphrase_file'], secret, 0o600, 0o700)
+    for target in cfg['targets']:
+        old = old_keys.get(target['name'])
+        if not old:
+            continue
+        try:
+            if current_key(new_cfg, target) != old:
+                restic(new_cfg, target, ['key', 'remove', old])
+                results.append({'id': target['name'], 'status': 'rotated', 'removed_key': old})
+        except BackupError as exc:
+            results.append({'id': target['name'], 'status': 'failed', 'detail': (
+                'the new passphrase is in use on target %s, but its old key %s is still there (remove it: restic key '
+                'remove %s): %s' % (target['name'], old, old, exc))})
     return results
 
 
@@ -552,6 +616,8 @@ def restic_check(cfg, target):
     vcfg = cfg.get('verify') or {}
     full = (vcfg.get('full_read_day') or '') == now().strftime('%a')
     subset = vcfg.get('read_data_subset') or None
+    # Locks left by a restic that was killed (a reboot mid-backup) would stop check; unlock removes only those.
+    restic(cfg, target, ['unlock'], check=False)
     proc = restic(cfg, target, rs.check_args(subset=subset, full=full), check=False)
     what = 'all data read' if full else ('%s of the data read' % subset if subset else 'structure only')
     if proc.returncode == 0:
@@ -747,6 +813,7 @@ def cmd_retention(cfg, args):
                                                                 for item in listed) if e))
         gone = []
         try:
+            restic(cfg, target, ['unlock'], check=False)  # stale locks only: prune needs the repository alone
             for kind, subject in series:
                 groups = restic_json(cfg, target, rs.forget_args(policy, host, kind, subject)) or []
                 gone += [item['id'] for group in groups for item in group.get('remove') or []]
@@ -1158,6 +1225,8 @@ def main(argv=None):
     res.add_argument('--target')
     res.add_argument('--before', help='the newest backup that ended at or before this time (ISO 8601)')
     res.add_argument('--plan', action='store_true', help='say what would be restored, touch nothing')
+    rot = sub.add_parser('rotate-key', help='make the passphrase in --new the key of every restic repository')
+    rot.add_argument('--new', required=True, help='file holding the new passphrase (root-only)')
     rec = sub.add_parser('recover', help='roll back a restore that was cut off (its marker is left)')
     for one in (res, rec):
         one.add_argument('--result-file', help='also write the JSON result here (root-only)')
@@ -1167,7 +1236,7 @@ def main(argv=None):
     if args.command == 'restore' and not args.plan:
         signal.signal(signal.SIGTERM, terminate)
         signal.signal(signal.SIGHUP, terminate)
-    handler = globals()['cmd_%s' % args.command]
+    handler = globals()['cmd_%s' % args.command.replace('-', '_')]
     try:
         results = handler(cfg, args)
     except (BackupError, cat.CatalogueError, gfs.RetentionError, OSError, SystemExit) as exc:

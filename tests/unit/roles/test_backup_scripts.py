@@ -317,6 +317,49 @@ def test_pgbackrest_sets_are_rebuilt_from_its_info_and_expired_ones_dropped(back
     assert [e['id'] for e in entries(cfg)] == ['pgbackrest-one-20261127-010000F']
 
 
+def test_a_passphrase_change_rotates_the_key_of_every_repository(backup):
+    module, cfg, tmp = backup
+    module.cmd_files(cfg, Args())
+    old = (tmp / 'passphrase').read_text()
+    wanted = tmp / 'passphrase.wanted'
+    wanted.write_text('the new unit test passphrase')
+    results = module.cmd_rotate_key(cfg, Args(new=str(wanted)))
+    assert [r['status'] for r in results] == ['key added', 'key added', 'rotated', 'rotated'], results
+    assert (tmp / 'passphrase').read_text() == 'the new unit test passphrase'
+    assert oct(os.stat(str(tmp / 'passphrase')).st_mode & 0o777) == '0o600'
+    # Every backup reads with the new passphrase; the old one opens nothing any more.
+    ident = entries(cfg)[0]['id']
+    module.cmd_fetch(cfg, Args(id=ident, output=str(tmp / 'out.tar')))
+    for target in cfg['targets']:
+        assert len(json.loads(restic_cli(cfg, target, 'key', 'list', '--json'))) == 1
+    (tmp / 'old').write_text(old)
+    with pytest.raises(module.BackupError, match='wrong passphrase'):
+        module.restic(dict(cfg, passphrase_file=str(tmp / 'old')), cfg['targets'][0], ['snapshots'])
+    # Run again: nothing to do.
+    assert module.cmd_rotate_key(cfg, Args(new=str(wanted))) == [{'id': 'passphrase', 'status': 'unchanged'}]
+
+
+def test_a_rotation_that_cannot_reach_a_target_keeps_the_old_passphrase_and_resumes(backup):
+    module, cfg, tmp = backup
+    module.cmd_files(cfg, Args())
+    wanted = tmp / 'passphrase.wanted'
+    wanted.write_text('the new unit test passphrase')
+    two = tmp / 'two' / 'restic'
+    os.rename(str(two), str(tmp / 'away'))
+    os.makedirs(str(two))
+    (two / 'config').write_text('not a repository')  # unreadable: neither passphrase opens it
+    results = module.cmd_rotate_key(cfg, Args(new=str(wanted)))
+    assert [r['status'] for r in results] == ['key added', 'failed'], results
+    assert 'the current passphrase stays' in results[1]['detail']
+    assert (tmp / 'passphrase').read_text() == 'unit test passphrase'
+    assert module.cmd_files(cfg, Args())[0]['status'] == 'good'  # target one opens with both keys meanwhile
+    shutil.rmtree(str(two))
+    os.rename(str(tmp / 'away'), str(two))
+    results = module.cmd_rotate_key(cfg, Args(new=str(wanted)))
+    assert [r['status'] for r in results] == ['has the new key', 'key added', 'rotated', 'rotated'], results
+    assert [r['status'] for r in module.cmd_files(cfg, Args())] == ['good', 'good']
+
+
 def test_docker_volumes_are_sets_of_their_own(backup):
     module = backup[0]
     sets = module.file_sets({'paths': [], 'docker_volumes': ['quiz_uploads']})
