@@ -13,6 +13,9 @@ description:
   - Records, in a JSON file on the host, every backup taken there (id, kind, target, location, size, sha256, start and
     end times, source position such as the PostgreSQL WAL LSN, status and verification result) and answers which
     backup is the latest good one of a kind.
+  - The aiquiz.ops.backup role keeps this file as a cache of its repositories' own listings (C(restic snapshots),
+    C(pgbackrest info)); its host script rebuilds it (C(aiquiz-backup refresh)), so the file is never the only
+    record of a backup.
   - Verifies backups whose O(action=verify) location is a local file by reading it again and comparing its sha256
     and size with the catalogue; a mismatch or a missing file marks the entry V(corrupt), so it is never chosen as
     the latest good backup again.
@@ -65,7 +68,7 @@ options:
       - 'Keys: C(id) (required; 1-200 letters, digits, C(.), C(_), C(:), C(+), C(-)), C(kind) (required; one of
         V(postgresql-pgbackrest), V(postgresql-dump), V(redis), V(rabbitmq), V(files)), C(subject) (what was backed
         up, for example the database name; retention counts each kind, subject and target apart), C(target) (required; the
-        name of the backup target), C(location) (file path or C(s3://bucket/key) or pgBackRest label), C(size)
+        name of the backup target), C(location) (C(restic:<snapshot id>), pgBackRest label, or a file path), C(size)
         (bytes), C(sha256) (64 lowercase hex digits), C(started), C(ended) (ISO 8601 UTC; required when good),
         C(source_position) (for example the WAL LSN), C(status) (V(running), V(good), V(failed), V(corrupt);
         default V(good)), C(detail) (why it failed), C(verified), C(tables) (for pgBackRest sets, the verification
