@@ -307,8 +307,10 @@ def snapshot_backup(cfg, kind, subject, service, what, position=None, moment=Non
             if proc.returncode != 0:
                 raise BackupError('restic backup on target %s failed (exit %d): %s' % (
                     target['name'], proc.returncode, restic_error(proc.stderr)))
-            # The summary names the snapshot by its short id; the catalogue keeps the full one, as listed.
-            snapshot = restic_json(cfg, target, ['snapshots', summary_of(proc.stdout)])[0]['id']
+            # The summary names the snapshot by its short id, which restic takes everywhere; the next refresh
+            # puts the full one in the catalogue (same entry id). Looking it up now would cost a restic start
+            # (key derivation included) per target and backup.
+            snapshot = summary_of(proc.stdout)
         except (BackupError, OSError, IndexError, KeyError, TypeError) as exc:
             entry = dict(id=rs.entry_id(kind, subject, iso(moment), target['name'], 'failed'), kind=kind,
                          subject=subject, target=target['name'], started=iso(started), ended=iso(now()),

@@ -100,7 +100,7 @@ def test_files_backup_is_a_tagged_snapshot_on_every_target_and_fetch_gives_it_ba
     assert (one['target'], two['target']) == ('one', 'two')
     for entry, target in ((one, cfg['targets'][0]), (two, cfg['targets'][1])):
         listed = snapshots(cfg, target)
-        assert len(listed) == 1 and entry['location'] == 'restic:%s' % listed[0]['id']
+        assert len(listed) == 1 and listed[0]['id'].startswith(module.rs.snapshot_of(entry))
         assert sorted(listed[0]['tags']) == ['host:data1', 'kind:files', 'service:files', 'subject:data']
         assert listed[0]['hostname'] == 'data1' and listed[0]['paths'] == [str(tmp / 'data')]
         # Encrypted at rest: the content is nowhere in the repository's files.
@@ -261,8 +261,10 @@ def test_the_catalogue_is_rebuilt_from_the_repositories(backup):
     out = module.cmd_refresh(cfg, Args())
     assert [r['status'] for r in out] == ['refreshed', 'refreshed']
     after = entries(cfg)
-    assert [(e['id'], e['location'], e['ended']) for e in after] == [(e['id'], e['location'], e['ended'])
-                                                                    for e in before]
+    assert [(e['id'], e['ended']) for e in after] == [(e['id'], e['ended']) for e in before]
+    # The listing gives the full snapshot id where the backup's summary gave the short one.
+    assert all(a['location'].startswith(b['location']) and len(a['location']) == len('restic:') + 64
+               for a, b in zip(after, before))
     # Snapshots of another host in the same repository are not this host's backups.
     other = dict(cfg, host='data2', catalogue=str(tmp / 'other.json'))
     module.cmd_refresh(other, Args())
