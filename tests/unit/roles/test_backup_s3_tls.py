@@ -200,3 +200,11 @@ def test_verification_off_works_and_is_said_at_every_call(backup, s3, capsys):
     # init probes and creates; the backup runs restic backup and reads its snapshot back: a warning at each.
     assert err.count(warning) >= 4, err
     assert 'restic/config' in _keys(s3, bucket)
+
+
+def test_a_missing_bucket_fails_the_backup_and_is_never_created(backup, s3):
+    module, cfg, _tmp = backup
+    cfg = _with(cfg, _target(s3, 'no-such-bucket', ca_file=s3['ours']))
+    result = module.cmd_files(cfg, None)[0]
+    assert result['status'] == 'failed' and 'no restic repository there yet' in result['detail'], result
+    assert 'no-such-bucket' not in [b['Name'] for b in _client(s3).list_buckets()['Buckets']]
