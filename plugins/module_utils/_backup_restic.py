@@ -33,8 +33,8 @@ def repository(target):
     if target['type'] == 'local':
         return os.path.join(target['path'], 'restic')
     if target['type'] != 's3':
-        raise ResticConfigError('backup target %s: type %r has no restic repository' % (target.get('name'),
-                                                                                      target['type']))
+        raise ResticConfigError('backup target %s: type %r has no restic repository'
+                                % (target.get('name'), target['type']))
     prefix = (target.get('prefix') or '').strip('/')
     path = '/'.join(part for part in (target['bucket'], prefix, 'restic') if part)
     endpoint = target.get('endpoint')

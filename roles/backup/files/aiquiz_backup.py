@@ -314,9 +314,8 @@ def snapshot_backup(cfg, kind, subject, service, what, position=None, moment=Non
         except (BackupError, OSError, IndexError, KeyError, TypeError) as exc:
             entry = dict(id=rs.entry_id(kind, subject, iso(moment), target['name'], 'failed'), kind=kind,
                          subject=subject, target=target['name'], started=iso(started), ended=iso(now()),
-                         status='failed', detail='%s backup of %s on %s failed: %s' % (kind, subject, target['name'],
-                                                                                     exc),
-                         source_position=position)
+                         status='failed', source_position=position,
+                         detail='%s backup of %s on %s failed: %s' % (kind, subject, target['name'], exc))
         else:
             entry = dict(id=rs.entry_id(kind, subject, iso(moment), target['name'], snapshot), kind=kind,
                          subject=subject, target=target['name'], location='restic:%s' % snapshot, started=iso(moment),
@@ -345,6 +344,7 @@ def refresh(cfg, targets=None):
     if cfg.get('postgresql', True):
         sync_pgbackrest(cfg)
     return unreadable
+
 
 def databases(cfg):
     if cfg.get('databases'):
@@ -416,8 +416,10 @@ def cmd_redis(cfg, args):
         raise BackupError('redis BGSAVE failed: rdb_last_bgsave_status=%s' % fields.get('rdb_last_bgsave_status'))
     # The redis user owns the directory: its snapshot is read as redis' own regular file, never through a link.
     with paths.Dir.open(rcfg.get('dir', '/var/lib/redis')) as base:
-        return snapshot_backup(cfg, 'redis', 'redis', 'redis', ('stdin', rs.stdin_filename('redis', 'redis'), functools.partial(
-            base.open_read, rcfg.get('dbfilename', 'dump.rdb'), owners=[rcfg.get('user', 'redis')])), moment=moment)
+        opener = functools.partial(base.open_read, rcfg.get('dbfilename', 'dump.rdb'),
+                                   owners=[rcfg.get('user', 'redis')])
+        return snapshot_backup(cfg, 'redis', 'redis', 'redis', ('stdin', rs.stdin_filename('redis', 'redis'), opener),
+                               moment=moment)
 
 
 def cmd_rabbitmq(cfg, args):
