@@ -362,6 +362,20 @@ def test_a_rotation_that_cannot_reach_a_target_keeps_the_old_passphrase_and_resu
     assert [r['status'] for r in module.cmd_files(cfg, Args())] == ['good', 'good']
 
 
+def test_a_files_restore_takes_only_the_sets_paths_and_leaves_their_parents_alone(backup):
+    module, cfg, tmp = backup
+    module.cmd_files(cfg, Args())
+    # restic's tar also holds every parent directory of the set, with the mode it had at backup time.
+    os.chmod(str(tmp), 0o751)
+    (tmp / 'sibling').write_text('not in the set\n')
+    (tmp / 'data' / 'file.txt').write_text('changed\n')
+    result = module.cmd_restore(cfg, restore_args(subject='data'))[0]
+    assert result['paths'] == [str(tmp / 'data')]
+    assert os.stat(str(tmp)).st_mode & 0o777 == 0o751
+    assert (tmp / 'sibling').read_text() == 'not in the set\n'
+    assert (tmp / 'data' / 'file.txt').read_text() == 'precious\n' * 1000
+
+
 def test_docker_volumes_are_sets_of_their_own(backup):
     module = backup[0]
     sets = module.file_sets({'paths': [], 'docker_volumes': ['quiz_uploads']})
