@@ -164,7 +164,7 @@ def restic_error(text):
 
 
 def restic_json(cfg, target, args):
-    out = restic(cfg, target, ['--json'] + list(args)).stdout
+    out = restic(cfg, target, [args[0], '--json'] + list(args[1:])).stdout
     try:
         return json.loads(out or 'null')
     except ValueError:
