@@ -3,13 +3,13 @@
 python3 tests/bench/backup.py [--scale 70] [--jobs 2] [--keep]
 
 Starts one fresh Debian 12 systemd host (container backup-bench-db) with
-PostgreSQL 15, pgBackRest and zstd from Debian, and the backup role's host
-script (roles/backup/files) configured with one local encrypted target. In
-the same run, on the same database:
+PostgreSQL 15, pgBackRest and restic from Debian, and the backup role's host
+script (roles/backup/files) configured with one local target (a restic
+repository). In the same run, on the same database:
   - logical backup: plain `pg_dump -Fc` to a file against `aiquiz-backup dump`
-    (pg_dump -Fc -f file, then openssl aes-256-cbc with sha256 on the way, catalogue);
+    (pg_dump -Fc -f file, then restic backup --stdin, catalogue);
   - logical restore: plain `pg_restore -j N` of the plain dump against
-    `aiquiz-backup fetch` (checksum, decrypt) + the same pg_restore;
+    `aiquiz-backup fetch` (restic dump) + the same pg_restore;
     ratios ours / plain (1.10 = 10 % slower);
   - pgBackRest (aes-256-cbc, zst): full and incremental backup, restore;
   - RTO and RPO as the DR drill measures them: heartbeats every second with
@@ -68,11 +68,12 @@ def start_host():
         raise SystemExit("the bench host %s does not stay up" % NAME)
     sh("systemctl is-system-running --wait || true")
     sh("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "
-       "postgresql-15 pgbackrest zstd openssl >/dev/null", timeout=1800)
+       "postgresql-15 pgbackrest restic >/dev/null", timeout=1800)
     for src, dest in (("roles/backup/files/aiquiz_backup.py", "aiquiz_backup.py"),
                       ("plugins/module_utils/_backup_catalogue.py", "_backup_catalogue.py"),
                       ("plugins/module_utils/_backup_gfs.py", "_backup_gfs.py"),
                       ("plugins/module_utils/_backup_paths.py", "_backup_paths.py"),
+                      ("plugins/module_utils/_backup_restic.py", "_backup_restic.py"),
                       ("plugins/module_utils/_files.py", "_files.py")):
         sh("mkdir -p /usr/local/lib/aiquiz-backup")
         subprocess.run(["docker", "cp", os.path.join(ROOT, src), "%s:/usr/local/lib/aiquiz-backup/%s" % (NAME, dest)],
@@ -81,7 +82,7 @@ def start_host():
        "> /usr/local/sbin/aiquiz-backup && chmod 0755 /usr/local/sbin/aiquiz-backup")
     config = {"stanza": "main", "catalogue": "/var/lib/aiquiz/backup/catalogue.json",
               "staging": "/var/lib/aiquiz/backup/staging", "passphrase_file": "/etc/aiquiz-backup/passphrase",
-              "pg_version": "15", "pg_port": 5432, "postgresql": True, "databases": ["bench"], "zstd_level": 3,
+              "pg_version": "15", "pg_port": 5432, "postgresql": True, "databases": ["bench"], "host": "bench",
               "targets": [{"name": "local", "type": "local", "path": "/var/backups/aiquiz", "repo": 1}],
               "redis": {"enabled": False}, "rabbitmq": {"enabled": False}, "paths": [], "docker_volumes": [],
               "retention": {"daily": 7, "weekly": 4, "monthly": 12, "yearly": 1},
@@ -89,7 +90,7 @@ def start_host():
                          "tables": []}}
     sh("mkdir -p -m 0700 /etc/aiquiz-backup /var/lib/aiquiz/backup/staging && printf %%s %s > "
        "/etc/aiquiz-backup/passphrase && chmod 0600 /etc/aiquiz-backup/passphrase && cat > "
-       "/etc/aiquiz-backup/config.json <<'EOF'\n%s\nEOF" % (json.dumps(PASS), json.dumps(config)))
+       "/etc/aiquiz-backup/config.json <<'EOF'\n%s\nEOF && aiquiz-backup init >/dev/null" % (json.dumps(PASS), json.dumps(config)))
     sh("mkdir -p /etc/pgbackrest /var/backups/aiquiz/pgbackrest && chown postgres: /var/backups/aiquiz/pgbackrest && "
        "cat > /etc/pgbackrest/pgbackrest.conf <<'EOF'\n[global]\nrepo1-path=/var/backups/aiquiz/pgbackrest\n"
        "repo1-cipher-type=aes-256-cbc\nrepo1-cipher-pass=%s\nrepo1-retention-full=2\ncompress-type=zst\n"

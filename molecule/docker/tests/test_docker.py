@@ -235,7 +235,12 @@ def test_docker_volume_backup_and_restore_keep_contents_and_owners(d13, echo_ima
     assert rc == 0, out
     entry = json.loads(d13.check_output("cat /var/lib/aiquiz/backup/catalogue.json"))["backups"][-1]
     assert (entry["kind"], entry["subject"], entry["status"]) == ("files", "volume-" + VOLUME, "good")
-    assert d13.check_output("head -c 8 %s", entry["location"]) == "Salted__"
+    # A restic snapshot of the volume's _data, tagged with the set, in the local target's repository.
+    assert entry["location"].startswith("restic:")
+    listed = json.loads(d13.check_output(
+        "RESTIC_PASSWORD_FILE=/etc/aiquiz-backup/passphrase RESTIC_CACHE_DIR=/var/cache/aiquiz-backup/restic "
+        "restic -r /var/backups/aiquiz/restic snapshots --json --tag subject:volume-%s", VOLUME))
+    assert listed[-1]["paths"] == ["/var/lib/docker/volumes/%s/_data" % VOLUME] and "kind:files" in listed[-1]["tags"]
     in_volume(d13, echo_image, "open('/data/answers.txt', 'w').write('v2'); open('/data/stray', 'w').write('x')")
     rc, out = ansible_playbook(ROOT / "playbooks" / "restore.yml",
                                {"restore_host": D13, "restore_kind": "files", "restore_subject": "volume-" + VOLUME})

@@ -266,9 +266,13 @@ def test_definitions_restore_brings_back_a_deleted_vhost_and_user(name):
     assert rc == 0, out
     entry = json.loads(host.check_output("cat /var/lib/aiquiz/backup/catalogue.json"))["backups"][-1]
     assert (entry["kind"], entry["status"]) == ("rabbitmq", "good")
-    assert host.check_output("head -c 8 %s" % entry["location"]) == "Salted__"
-    # The password hashes in the definitions never sit readable by others.
-    assert host.file(entry["location"]).mode == 0o600
+    # A restic snapshot, encrypted and authenticated: the password hashes in the definitions never sit readable.
+    assert entry["location"].startswith("restic:")
+    assert host.run("grep -rl watcher /var/backups/aiquiz/restic").stdout.strip() == ""
+    listed = json.loads(host.check_output(
+        "RESTIC_PASSWORD_FILE=/etc/aiquiz-backup/passphrase RESTIC_CACHE_DIR=/var/cache/aiquiz-backup/restic "
+        "restic -r /var/backups/aiquiz/restic snapshots --json --tag kind:rabbitmq"))
+    assert listed[-1]["paths"] == ["/definitions.json"]
     host.check_output("rabbitmqctl -q delete_user watcher && rabbitmqctl -q delete_vhost orders")
     assert roundtrip(host, "app", "molecule-amqp-password") != "roundtrip"
     rc, out = ansible_playbook(ROOT / "playbooks" / "restore.yml", {"restore_host": name, "restore_kind": "rabbitmq"})
