@@ -46,7 +46,6 @@ options:
     description: The password (from vault). One line, not empty. Never logged or returned.
     type: str
     required: true
-    no_log: true
   node:
     description:
       - Erlang node name to talk to, for example C(rabbit@localhost); empty for rabbitmqctl's default.

@@ -255,8 +255,8 @@ def test_redis_urls():
     assert qc.redis_tls_args("rediss://:pw@data1:6379/0", "/ca.pem") == {
         "ssl_cert_reqs": "required", "ssl_check_hostname": True, "ssl_ca_certs": "/ca.pem"}
     # rediss:// without a CA file still checks, against the system's CAs.
-    assert qc.redis_tls_args("rediss://:pw@data1:6379/0", "") == {"ssl_cert_reqs": "required",
-                                                                   "ssl_check_hostname": True}
+    assert qc.redis_tls_args("rediss://:pw@data1:6379/0", "") == {
+        "ssl_cert_reqs": "required", "ssl_check_hostname": True}
     assert qc.redis_tls_args("redis://:pw@127.0.0.1:6379/0", "") == {}
     with pytest.raises(qc.InsecureURL, match="QUIZ_REDIS_URL uses redis:// .plaintext. while QUIZ_TLS_CA_FILE"):
         qc.redis_tls_args("redis://:pw@data1:6379/0", "/ca.pem")

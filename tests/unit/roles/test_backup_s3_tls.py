@@ -10,7 +10,6 @@ with the right ca_file (--cacert) backups, listing and restores work."""
 from __future__ import annotations
 
 import datetime
-import importlib.util
 import ipaddress
 import os
 import shutil
@@ -21,7 +20,8 @@ import time
 
 import pytest
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
+from conftest import BACKUP_SCRIPT, load_host_script
+
 MOTO = os.path.join(os.path.dirname(sys.executable), 'moto_server')
 pytestmark = [pytest.mark.skipif(not os.path.exists(MOTO), reason='moto_server is installed with the venv'),
               pytest.mark.skipif(not shutil.which('restic'), reason='needs restic (Debian package restic)')]
@@ -102,19 +102,7 @@ def s3(tmp_path_factory):
 
 @pytest.fixture
 def backup(tmp_path):
-    lib = tmp_path / 'lib'
-    lib.mkdir()
-    for src in ('roles/backup/files/aiquiz_backup.py', 'plugins/module_utils/_backup_catalogue.py',
-                'plugins/module_utils/_backup_gfs.py', 'plugins/module_utils/_backup_paths.py',
-                'plugins/module_utils/_backup_restic.py', 'plugins/module_utils/_files.py'):
-        shutil.copy(os.path.join(ROOT, src), str(lib))
-    sys.path.insert(0, str(lib))
-    try:
-        spec = importlib.util.spec_from_file_location('aiquiz_backup_s3_tls', str(lib / 'aiquiz_backup.py'))
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(lib))
+    module = load_host_script(tmp_path / 'lib', BACKUP_SCRIPT, 'aiquiz_backup_s3_tls')
     (tmp_path / 'passphrase').write_text('unit test passphrase')
     (tmp_path / 'data').mkdir()
     (tmp_path / 'data' / 'file.txt').write_text('backup bytes\n' * 100)

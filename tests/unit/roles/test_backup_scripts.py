@@ -8,42 +8,25 @@ controller; PostgreSQL and pgBackRest parts are covered by molecule/backup)."""
 from __future__ import annotations
 
 import datetime
-import importlib.util
 import json
 import os
 import shutil
 import subprocess
-import sys
 import tarfile
 import time
 
 import pytest
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
+from conftest import BACKUP_SCRIPT, RESTORE_SCRIPT, load_host_script
+
 TOOLS = all(shutil.which(tool) for tool in ('restic', 'tar'))
 pytestmark = pytest.mark.skipif(not TOOLS, reason='needs restic (Debian package restic) and tar on the controller')
-LIBS = ('roles/backup/files/aiquiz_backup.py', 'plugins/module_utils/_backup_catalogue.py',
-        'plugins/module_utils/_backup_gfs.py', 'plugins/module_utils/_backup_paths.py',
-        'plugins/module_utils/_backup_restic.py', 'plugins/module_utils/_files.py')
-
-
-def load(name, path, extra_path=None):
-    if extra_path and extra_path not in sys.path:
-        sys.path.insert(0, extra_path)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture
 def backup(tmp_path):
     """The host script with two local targets whose restic repositories exist (aiquiz-backup init)."""
-    lib = tmp_path / 'lib'
-    lib.mkdir()
-    for src in LIBS:
-        shutil.copy(os.path.join(ROOT, src), str(lib))
-    module = load('aiquiz_backup_under_test', str(lib / 'aiquiz_backup.py'), str(lib))
+    module = load_host_script(tmp_path / 'lib', BACKUP_SCRIPT, 'aiquiz_backup_under_test')
     (tmp_path / 'passphrase').write_text('unit test passphrase')
     cfg = {
         'stanza': 'main', 'catalogue': str(tmp_path / 'catalogue.json'), 'staging': str(tmp_path / 'staging'),
@@ -505,12 +488,7 @@ def test_a_corrupt_set_in_the_chain_turns_the_next_diff_or_incr_into_a_full(back
 
 @pytest.fixture
 def restore(tmp_path):
-    lib = tmp_path / 'restore-lib'
-    lib.mkdir()
-    for src in ('roles/restore/files/aiquiz_restore.py', 'plugins/module_utils/_backup_paths.py',
-                'plugins/module_utils/_files.py'):
-        shutil.copy(os.path.join(ROOT, src), str(lib))
-    return load('aiquiz_restore_under_test', str(lib / 'aiquiz_restore.py'), str(lib))
+    return load_host_script(tmp_path / 'restore-lib', RESTORE_SCRIPT, 'aiquiz_restore_under_test')
 
 
 INFO = [{'status': {'code': 0, 'message': 'ok'}, 'repo': [{'status': {'code': 0, 'message': 'ok'}}],

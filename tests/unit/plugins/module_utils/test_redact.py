@@ -195,7 +195,6 @@ def _stars(text):
     return re.sub(r'<redacted:[a-z-]+>', '********', text)
 
 
-
 @pytest.mark.parametrize('text, expected', [
     ('FATAL: could not connect to postgresql://quiz:%s@10.0.0.5:5432/quiz: password authentication failed' % PW,
      'FATAL: could not connect to postgresql://quiz:********@10.0.0.5:5432/quiz: password authentication failed'),

@@ -1,5 +1,4 @@
-#!/usr/bin/python3
-"""Usage: aiquiz-redis-reload-tls CERT KEY CA
+"""Usage: python3 reload_tls.py CERT KEY CA (the ExecReload of redis-server)
 
 Makes a running Redis read its TLS certificate, key and CA files again
 without a restart: `CONFIG SET` of the same paths builds a new TLS context
@@ -28,7 +27,7 @@ def password(path=AUTH_FILE):
             match = re.match(r'^requirepass "((?:[^"\\]|\\.)*)"\s*$', line)
             if match:
                 return re.sub(r"\\(.)", r"\1", match.group(1))
-    raise SystemExit("aiquiz-redis-reload-tls: no requirepass in %s" % path)
+    raise SystemExit("redis reload_tls: no requirepass in %s" % path)
 
 
 def command(conn, reader, *words):
@@ -51,11 +50,11 @@ def main(argv):
         reader = conn.makefile("rb")
         reply = command(conn, reader, "AUTH", password())
         if reply != "+OK":
-            raise SystemExit("aiquiz-redis-reload-tls: AUTH refused: %s" % reply)
+            raise SystemExit("redis reload_tls: AUTH refused: %s" % reply)
         reply = command(conn, reader, "CONFIG", "SET", "tls-cert-file", cert, "tls-key-file", key,
                         "tls-ca-cert-file", ca)
         if reply != "+OK":
-            raise SystemExit("aiquiz-redis-reload-tls: Redis kept its TLS files: %s" % reply)
+            raise SystemExit("redis reload_tls: Redis kept its TLS files: %s" % reply)
     print("Redis reloaded its TLS files (%s)" % cert)
 
 
