@@ -271,3 +271,76 @@ def verify_files(catalogue, entries, at=None, reader=sha256_file):
         record_verification(entry, result, detail, at=at)
         results.append({'id': entry['id'], 'result': result, 'detail': detail})
     return results
+
+
+# --------------------------------------------------------------------------
+# Metrics for the node exporter's textfile collector
+# --------------------------------------------------------------------------
+
+METRICS = (
+    ('aiquiz_backup_last_good_timestamp_seconds', 'End of the newest good backup of the series (kind, subject, target).'),
+    ('aiquiz_backup_good', 'Good backups of the series in the catalogue.'),
+    ('aiquiz_backup_last_attempt_failed', '1 when the newest attempt of the series failed, else 0.'),
+    ('aiquiz_backup_corrupt', 'Backups of the series a verification found damaged.'),
+    ('aiquiz_backup_last_verification_timestamp_seconds', 'Time of the newest verification of the series.'),
+    ('aiquiz_backup_last_verification_ok', '1 when the newest verification of the series passed, else 0.'),
+    ('aiquiz_backup_command_last_run_timestamp_seconds', 'When aiquiz-backup last ran the command.'),
+    ('aiquiz_backup_command_last_success', '1 when the last run of the command succeeded, else 0.'),
+)
+
+
+def iso_epoch(text):
+    """Seconds since the epoch of a catalogue time (ISO 8601, UTC)."""
+    moment = datetime.datetime.strptime(text.replace('Z', '+0000'), '%Y-%m-%dT%H:%M:%S%z')
+    return moment.timestamp()
+
+
+def _label_value(value):
+    return str(value).replace('\\', '\\\\').replace('"', '\\"').replace('\n', '\\n')
+
+
+def _labels(**labels):
+    return '{%s}' % ','.join('%s="%s"' % (key, _label_value(labels[key])) for key in sorted(labels))
+
+
+def metrics_text(catalogue, runs=None):
+    """The catalogue's state in Prometheus' text format, for a stale, failed or damaged backup to alert on.
+
+    A series is one kind, subject and target. runs: {command: {'at': ISO time, 'ok': bool}}, the last run of
+    each aiquiz-backup command. Only what the catalogue records is written: a series that never had a good
+    backup has no last_good sample (an alert on absent() or on last_attempt_failed catches it)."""
+    series = {}
+    for entry in catalogue['backups']:
+        key = (entry['kind'], entry.get('subject') or '', entry['target'])
+        series.setdefault(key, []).append(entry)
+    samples = dict((name, []) for name, _help in METRICS)
+    for (kind, subject, target), entries in sorted(series.items()):
+        labels = _labels(kind=kind, subject=subject, target=target)
+        good = [e for e in entries if e['status'] == 'good' and e.get('ended')]
+        if good:
+            newest = max(iso_epoch(e['ended']) for e in good)
+            samples['aiquiz_backup_last_good_timestamp_seconds'].append((labels, newest))
+        samples['aiquiz_backup_good'].append((labels, len(good)))
+        attempts = [e for e in entries if e['status'] in ('good', 'failed', 'corrupt')
+                    and (e.get('started') or e.get('ended'))]
+        if attempts:
+            last = max(attempts, key=lambda e: (e.get('started') or e.get('ended'), e['id']))
+            samples['aiquiz_backup_last_attempt_failed'].append((labels, int(last['status'] == 'failed')))
+        samples['aiquiz_backup_corrupt'].append((labels, sum(1 for e in entries if e['status'] == 'corrupt')))
+        checks = [e['verified'] for e in entries if isinstance(e.get('verified'), dict) and e['verified'].get('at')]
+        if checks:
+            check = max(checks, key=lambda c: c['at'])
+            samples['aiquiz_backup_last_verification_timestamp_seconds'].append((labels, iso_epoch(check['at'])))
+            samples['aiquiz_backup_last_verification_ok'].append((labels, int(check.get('result') == 'ok')))
+    for command, run in sorted((runs or {}).items()):
+        labels = _labels(command=command)
+        samples['aiquiz_backup_command_last_run_timestamp_seconds'].append((labels, iso_epoch(run['at'])))
+        samples['aiquiz_backup_command_last_success'].append((labels, int(bool(run['ok']))))
+    lines = []
+    for name, text in METRICS:
+        if not samples[name]:
+            continue
+        lines += ['# HELP %s %s' % (name, text), '# TYPE %s gauge' % name]
+        lines += ['%s%s %s' % (name, labels, repr(float(value)) if isinstance(value, float) else value)
+                  for labels, value in samples[name]]
+    return '\n'.join(lines) + '\n'

@@ -127,6 +127,33 @@ def test_backup_of_everything_is_a_tagged_restic_snapshot_on_every_target():
     assert info[0]["status"]["message"] == "ok" and info[0]["cipher"] == "aes-256-cbc"
 
 
+METRICS = "/var/lib/prometheus/node-exporter/aiquiz_backup.prom"
+
+
+def metrics(name=DATA):
+    """The backup metrics as the node exporter's textfile collector reads them: {'name{labels}': value}."""
+    out = {}
+    for line in host(name).file(METRICS).content_string.splitlines():
+        if line and not line.startswith("#"):
+            key, value = line.rsplit(" ", 1)
+            out[key] = float(value)
+    return out
+
+
+def test_backup_freshness_is_a_metric_the_node_exporter_reads():
+    metrics_file = host(DATA).file(METRICS)
+    assert (metrics_file.user, metrics_file.mode) == ("root", 0o644)
+    got, now = metrics(), time.time()
+    for kind, subject in (("postgresql-pgbackrest", "main"), ("postgresql-dump", "quiz"), ("redis", "redis"),
+                          ("files", "etc-aiquiz")):
+        for target in ("local", "s3"):
+            series = '{kind="%s",subject="%s",target="%s"}' % (kind, subject, target)
+            assert now - 3600 < got["aiquiz_backup_last_good_timestamp_seconds" + series] <= now + 5, series
+            assert got["aiquiz_backup_last_attempt_failed" + series] == 0, series
+    assert got['aiquiz_backup_command_last_success{command="files"}'] == 1
+    assert "lab passphrase" not in metrics_file.content_string
+
+
 def test_point_in_time_restore_brings_back_a_dropped_table():
     sql(DATA, "DROP TABLE IF EXISTS markers; CREATE TABLE markers (id int PRIMARY KEY, note text)")
     sql(DATA, "INSERT INTO markers VALUES (1, 'before'), (2, 'the'), (3, 'drop')")
@@ -221,6 +248,9 @@ def test_corrupted_backups_are_caught_and_never_chosen():
     assert "restic check (100% of the data read) failed" in by_id[newest["id"]]["verified"]["detail"]
     assert by_id[sets[-1]["id"]]["status"] == "corrupt"
     STATE["previous_set"] = by_id[sets[-2]["id"]]
+    got = metrics()
+    assert got['aiquiz_backup_last_verification_ok{kind="postgresql-dump",subject="quiz",target="local"}'] == 0
+    assert got['aiquiz_backup_command_last_success{command="verify"}'] == 0
     assert all(by_id[e["id"]]["status"] == "good" for e in dumps)
     # Never chosen: the fetch of the corrupt dump is refused (the restore plan: next test).
     fetch = data.run("aiquiz-backup fetch %s /tmp/never.dump" % newest["id"])

@@ -1202,6 +1202,28 @@ def cmd_restore(cfg, args):
     return [result]
 
 
+def write_metrics(cfg, command, ok):
+    """The catalogue's state and this command's outcome for the node exporter's textfile collector
+    (cfg metrics_file; empty writes none). Never fails the command: a metrics problem is logged."""
+    path = cfg.get('metrics_file')
+    if not path or not os.path.isdir(os.path.dirname(path)):
+        return
+    runs_path = os.path.join(os.path.dirname(cfg['catalogue']), 'runs.json')
+    try:
+        with cat.locked(runs_path, 30):
+            try:
+                with open(runs_path, encoding='utf-8') as handle:
+                    runs = json.load(handle)
+            except (OSError, ValueError):
+                runs = {}
+            runs[command] = {'at': iso(now()), 'ok': bool(ok)}
+            _files.write_atomic(runs_path, json.dumps(runs, sort_keys=True) + '\n', 0o640, 0o750)
+        # Readable by the node exporter (its own user); holds no secret, only names, times and counts.
+        _files.write_atomic(path, cat.metrics_text(cat.load(cfg['catalogue'])[0], runs), 0o644, 0o755)
+    except (OSError, ValueError, KeyError, cat.CatalogueError) as exc:
+        log('metrics not written to %s: %s' % (path, exc))
+
+
 def terminate(signum, frame):
     # SIGTERM (systemctl stop, a shutdown) unwinds like a failure: what was moved aside is put back.
     raise SystemExit('stopped by signal %d' % signum)
@@ -1249,6 +1271,8 @@ def main(argv=None):
         print(json.dumps(out))
         if getattr(args, 'result_file', None):
             write_result(args.result_file, out)
+        if not getattr(args, 'plan', False):
+            write_metrics(cfg, args.command, False)
         return 1
     failed = [r for r in results if r.get('status') == 'failed' or r.get('result') == 'failed']
     for item in failed:
@@ -1258,6 +1282,8 @@ def main(argv=None):
         print(json.dumps(out))
     if getattr(args, 'result_file', None) and not (args.command == 'recover' and results[0]['status'] != 'rolled back'):
         write_result(args.result_file, out)
+    if not getattr(args, 'plan', False):
+        write_metrics(cfg, args.command, not failed)
     return 1 if failed else 0
 
 

@@ -11,6 +11,7 @@ import datetime
 import json
 import os
 import shutil
+import stat
 import subprocess
 import tarfile
 import time
@@ -791,3 +792,39 @@ def test_plan_lists_the_sets_databases_and_checks_the_tables_with_them(restore, 
     args.check_table = ['public.answers']
     with pytest.raises(restore.RestoreError, match='holds no database "public"'):
         restore.cmd_plan(cfg, args)
+
+
+def _metric_samples(path):
+    parser = pytest.importorskip('prometheus_client.parser')
+    with open(path, encoding='utf-8') as handle:
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in parser.text_string_to_metric_families(handle.read()) for s in family.samples}
+
+
+def test_every_run_leaves_metrics_a_stale_or_failed_backup_can_alert_on(backup, monkeypatch, capsys):
+    module, cfg, tmp = backup
+    cfg['metrics_file'] = str(tmp / 'textfile' / 'aiquiz_backup.prom')
+    os.mkdir(str(tmp / 'textfile'))
+    (tmp / 'config.json').write_text(json.dumps(cfg))
+    monkeypatch.setattr(module, 'CONFIG', str(tmp / 'config.json'))
+    before = time.time()
+    assert module.main(['files']) == 0
+    capsys.readouterr()
+    assert stat.S_IMODE(os.stat(cfg['metrics_file']).st_mode) == 0o644
+    got = _metric_samples(cfg['metrics_file'])
+    series = (('kind', 'files'), ('subject', 'data'), ('target', 'one'))
+    assert before - 1 <= got[('aiquiz_backup_last_good_timestamp_seconds', series)] <= time.time()
+    assert got[('aiquiz_backup_last_attempt_failed', series)] == 0
+    assert got[('aiquiz_backup_command_last_success', (('command', 'files'),))] == 1
+    # The set's directory disappears: the next run fails and the metrics say so, the last good time stays.
+    fresh = got[('aiquiz_backup_last_good_timestamp_seconds', series)]
+    shutil.rmtree(str(tmp / 'data'))
+    time.sleep(1)
+    assert module.main(['files']) == 1
+    capsys.readouterr()
+    got = _metric_samples(cfg['metrics_file'])
+    assert got[('aiquiz_backup_last_attempt_failed', series)] == 1
+    assert got[('aiquiz_backup_last_good_timestamp_seconds', series)] == fresh
+    assert got[('aiquiz_backup_command_last_success', (('command', 'files'),))] == 0
+    # No secret and nothing but names, times and counts.
+    assert 'unit test passphrase' not in open(cfg['metrics_file']).read()

@@ -234,3 +234,44 @@ def test_tables_of_a_pgbackrest_set_are_kept_and_checked(capsys, cat_path):
     code, result = add(capsys, cat_path, dict(item, id='bad-tables', tables='quiz.keep_me'))
     assert code == 1 and "tables must be a list of table names" in result['msg']
     assert [e['id'] for e in json.load(open(cat_path))['backups']] == ['pgbackrest-local-20261127-030000F']
+
+
+def _metrics(text):
+    parser = pytest.importorskip('prometheus_client.parser')
+    out = {}
+    for family in parser.text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+def test_metrics_say_per_series_how_fresh_how_many_and_what_verification_found():
+    data = bc.empty_catalogue()
+    good = dict(kind='redis', subject='redis', target='s3', status='good', location='restic:1',
+                started='2026-12-01T01:00:00Z', ended='2026-12-01T01:00:05Z')
+    data['backups'] = [
+        dict(good, id='r1', verified={'at': '2026-12-01T02:00:00Z', 'result': 'ok', 'detail': 'check'}),
+        dict(good, id='r2', started='2026-12-02T01:00:00Z', ended='2026-12-02T01:00:05Z',
+             verified={'at': '2026-12-02T02:00:00Z', 'result': 'failed', 'detail': 'damaged pack'}),
+        dict(good, id='r3', status='failed', started='2026-12-03T01:00:00Z', ended='2026-12-03T01:00:01Z'),
+        dict(good, id='d1', kind='postgresql-dump', subject='quiz "main"', status='corrupt'),
+    ]
+    runs = {'redis': {'at': '2026-12-03T01:00:01Z', 'ok': False}, 'verify': {'at': '2026-12-02T02:00:00Z', 'ok': True}}
+    got = _metrics(bc.metrics_text(data, runs))
+    redis = (('kind', 'redis'), ('subject', 'redis'), ('target', 's3'))
+    dump = (('kind', 'postgresql-dump'), ('subject', 'quiz "main"'), ('target', 's3'))
+    assert got[('aiquiz_backup_last_good_timestamp_seconds', redis)] == bc.iso_epoch('2026-12-02T01:00:05Z')
+    assert got[('aiquiz_backup_good', redis)] == 2
+    assert got[('aiquiz_backup_last_attempt_failed', redis)] == 1
+    assert got[('aiquiz_backup_last_verification_timestamp_seconds', redis)] == bc.iso_epoch('2026-12-02T02:00:00Z')
+    assert got[('aiquiz_backup_last_verification_ok', redis)] == 0
+    assert got[('aiquiz_backup_corrupt', dump)] == 1 and got[('aiquiz_backup_good', dump)] == 0
+    # A series with no good backup has no freshness sample to look fine with.
+    assert ('aiquiz_backup_last_good_timestamp_seconds', dump) not in got
+    assert got[('aiquiz_backup_command_last_success', (('command', 'redis'),))] == 0
+    assert got[('aiquiz_backup_command_last_success', (('command', 'verify'),))] == 1
+    assert bc.iso_epoch('2026-12-01T00:00:00Z') == 1796083200.0
+
+
+def test_metrics_of_an_empty_catalogue_are_valid_and_empty():
+    assert _metrics(bc.metrics_text(bc.empty_catalogue())) == {}
