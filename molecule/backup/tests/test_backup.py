@@ -418,7 +418,10 @@ def test_retention_keeps_exactly_what_the_policy_names():
 
 
 def test_dr_drill_restores_onto_a_fresh_host_from_s3(tmp_path):
-    rc, out = backup(["pgbackrest"], backup_pgbackrest_type="full")
+    marker = "drill-%d" % time.time()
+    host(DATA).check_output(REDIS + "SET dr:marker %s" % marker)
+    host(DATA).check_output("echo %s > /etc/aiquiz-sample/drill.conf" % marker)
+    rc, out = backup(["pgbackrest", "redis", "files"], backup_pgbackrest_type="full")
     assert rc == 0, out
     report = tmp_path / "dr.json"
     rc, out = playbook("dr-drill.yml", dr_drill_source=DATA, dr_drill_host=FRESH, dr_drill_from="s3",
@@ -432,6 +435,17 @@ def test_dr_drill_restores_onto_a_fresh_host_from_s3(tmp_path):
     assert sql(FRESH, "SELECT count(*) FROM s3_markers") == "42"
     assert sql(FRESH, "SHOW archive_mode", db="postgres") == "off"
     assert host(DATA).service("postgresql@15-main").is_running
+    # Redis and the files set too, from S3 under the source's name, onto a host that never backed up.
+    fresh = host(FRESH)
+    assert result["service_data"] == ["redis", "files:etc-aiquiz"]
+    assert 0 < float(result["rto_all_seconds"]) < 600
+    assert fresh.check_output(REDIS + "GET dr:marker") == marker
+    assert fresh.file("/etc/aiquiz-sample/drill.conf").content_string.strip() == marker
+    assert fresh.file("/etc/aiquiz-sample/settings.conf").mode == 0o644
+    # It stands in for the source: no backup timer of its own, nothing taken under any name.
+    assert fresh.run("systemctl list-timers --all --no-legend 'aiquiz-backup-*'").stdout.strip() == ""
+    hosts = {item["hostname"] for item in json.loads(restic("s3", "snapshots", "--json"))}
+    assert hosts == {DATA}, hosts
     (ROOT / "tests" / "output").mkdir(exist_ok=True)
     (ROOT / "tests" / "output" / "dr-drill-molecule.json").write_text(json.dumps(result, indent=2))
 
