@@ -361,3 +361,10 @@ def test_a_restore_cut_off_without_cleanup_is_rolled_back_by_the_next_run(sentin
     assert not data.file(MARKER).exists
     # The run then restored the newest backup: everything of the backup is there.
     assert sql("SELECT count(*) FROM sentinel WHERE id <= 1000") == sentinel
+
+
+def test_a_service_data_restore_of_another_host_is_refused_not_swapped():
+    # backup-restore's script would read its own snapshots, not backup-data's: refused before any change.
+    rc, out = playbook("restore.yml", restore_host="backup-restore", restore_source_host=DATA, restore_kind="redis",
+                       restore_from="s3")
+    assert rc != 0 and "backup_restic_host=%s" % DATA in out and "nothing was touched" in out, out
