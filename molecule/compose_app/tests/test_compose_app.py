@@ -117,6 +117,14 @@ def test_rollback_to_an_unknown_release_names_the_releases_that_exist():
     assert served_releases() == {"1.0.0"}
 
 
+def test_rollback_refuses_a_release_given_as_an_extra_var():
+    # A deploy's -e compose_app_release outranks the release the rollback reads from the ledger.
+    rc, out = ansible_playbook(ROLLBACK, {"compose_app_release": "1.1.0"})
+    assert rc != 0
+    assert "compose_app_rollback_to" in out and "compose_app_release=1.1.0" in out and "Nothing was changed" in out
+    assert served_releases() == {"1.0.0"}
+
+
 def test_secrets_never_reach_the_output_or_the_audit_log():
     secret = get("compose_app-app1").check_output("grep ^QUIZ_DATABASE_URL= /opt/aiquiz/quiz/releases/1.0.0/.env")
     password = re.search(r"://[^:]+:([^@]+)@", secret).group(1)
