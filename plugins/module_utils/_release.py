@@ -243,10 +243,6 @@ def tighten(path):
     os.chmod(path, FILE_MODE)
 
 
-def lock_path(path):
-    return path + '.lock'
-
-
 def locked(path, timeout, poll=0.05):
     """Hold an exclusive fcntl lock on <path>.lock, waiting up to timeout seconds."""
     return _files.locked(path, timeout, lambda name: LedgerError(
