@@ -280,8 +280,8 @@ def test_firewall_host_address_as_text_and_nested():
     hostvars = dict(HOSTVARS, app1={'firewall_host_address': '192.0.2.111'},
                     app2={'firewall_host_address': [['192.0.2.112'], '2001:db8::112']})
     result = ruleset({'firewall_group_rules': {}, 'firewall_rules': [rule('r', 80, ['app'])]}, hostvars=hostvars)
-    assert (result['rules'][0]['ipv4'], result['rules'][0]['ipv6']) == (['192.0.2.111', '192.0.2.112'],
-                                                                         ['2001:db8::112'])
+    assert result['rules'][0]['ipv4'] == ['192.0.2.111', '192.0.2.112']
+    assert result['rules'][0]['ipv6'] == ['2001:db8::112']
 
 
 def test_unresolvable_hosts_are_named():
