@@ -12,7 +12,6 @@ against a temporary directory and stand-in commands.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import shutil
@@ -20,21 +19,16 @@ import subprocess
 import tempfile
 import time
 
-from ansible_collections.aiquiz.ops.plugins.module_utils import _files
+from ansible_collections.aiquiz.ops.plugins.module_utils import _files, _netnames
 
 UPSTREAM_RE = re.compile(r'^[A-Za-z][A-Za-z0-9_]*$')
 SOURCE_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
-HOSTNAME_RE = re.compile(r'^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$')
 NGINX_TIME_RE = re.compile(r'^[^\s;{}"\'$#\\]+$')
 
 
 def _is_address(text):
     bare = text[1:-1] if text.startswith('[') and text.endswith(']') else text
-    try:
-        ipaddress.ip_address(bare)
-        return True
-    except ValueError:
-        return bool(HOSTNAME_RE.match(text)) and len(text) <= 253
+    return _netnames.is_ip_address(bare) or _netnames.is_dns_name(text)
 
 
 def validate(upstreams, source, fail_timeout, max_fails, drain_timeout, prefix='upstreams'):

@@ -92,6 +92,14 @@ def test_validate_accepts_addresses(address):
     assert _edge.validate({'quiz_web': [{'address': address, 'port': 1, 'weight': '2'}]}, 'app1', '10s', 3, 0) == []
 
 
+# The collection's one check of names and addresses (module_utils/_netnames):
+# before it, this module took all-digit names, labels longer than 63 and IPv6 zone ids.
+@pytest.mark.parametrize('address', ['10.0.0.300', 'a' * 64 + '.example', 'fe80::5%eth0', '[app1]', 'app_1', ''])
+def test_validate_refuses_addresses(address):
+    errors = _edge.validate({'quiz_web': [{'address': address, 'port': 1}]}, 'app1', '10s', 3, 0)
+    assert errors == ['upstreams.quiz_web[0].address: "%s" is not a host name or an IP address' % address]
+
+
 @pytest.mark.parametrize('bad', [{'fail_timeout': '10 s'}, {'max_fails': -1}, {'drain_timeout': -1}])
 def test_validate_refuses_bad_settings(bad):
     args = dict(fail_timeout='10s', max_fails=3, drain_timeout=1)
