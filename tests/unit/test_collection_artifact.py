@@ -201,11 +201,11 @@ def artifact(tmp_path_factory):
     with tarfile.open(path) as tar:
         members = {m.name: m for m in tar.getmembers()}
         license_text = tar.extractfile('LICENSE').read().decode() if 'LICENSE' in members else None
-    return path, members, license_text
+    return {'path': path, 'members': members, 'license': license_text}
 
 
 def test_artifact_ships_the_collection_only(artifact):
-    path, members, _ = artifact
+    path, members = artifact['path'], artifact['members']
     names = sorted(members)
     tops = {name.split('/')[0] for name in names}
     for required in ('roles/preflight/tasks/main.yml', 'plugins/modules', 'playbooks/go-live.yml', 'meta/runtime.yml',
@@ -225,7 +225,7 @@ def test_artifact_ships_the_collection_only(artifact):
 
 
 def test_artifact_carries_the_gpl3_licence_it_declares(artifact):
-    _, members, license_text = artifact
+    license_text = artifact['license']
     assert load('galaxy.yml')['license'] == ['GPL-3.0-or-later']
     assert license_text is not None and license_text.split()[:6] == ['GNU', 'GENERAL', 'PUBLIC', 'LICENSE', 'Version', '3,']
     with open(os.path.join(ROOT, 'LICENSE'), encoding='utf-8') as fh:
@@ -242,7 +242,7 @@ def _syntax_check(collections_path, tmp_path):
 
 
 def test_artifact_with_the_pinned_collections_alone_passes_the_syntax_check(artifact, installed, tmp_path):
-    path, _, _ = artifact
+    path = artifact['path']
     scratch = tmp_path / 'collections'
     (tmp_path / 'empty.cfg').write_text('')
     subprocess.run([tool('ansible-galaxy'), 'collection', 'install', '--offline', '--no-deps', '-p', str(scratch), str(path)],

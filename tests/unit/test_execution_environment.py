@@ -96,8 +96,8 @@ def test_ansible_builder_create_writes_a_complete_build_context(tmp_path):
     assert (build / 'aiquiz' / tarball.name).read_bytes() == tarball.read_bytes()
     containerfile = (context / 'Containerfile').read_text()
     assert 'ARG EE_BASE_IMAGE="%s"' % ee['images']['base_image']['name'] in containerfile
-    assert 'ARG ANSIBLE_INSTALL_REFS="%s %s"' % (deps['ansible_core']['package_pip'],
-                                                  deps['ansible_runner']['package_pip']) in containerfile
+    refs = '%s %s' % (deps['ansible_core']['package_pip'], deps['ansible_runner']['package_pip'])
+    assert 'ARG ANSIBLE_INSTALL_REFS="%s"' % refs in containerfile
     # The pinned collections first, then aiquiz.ops from the tarball without its dependencies.
     galaxy = containerfile.index('collection install $ANSIBLE_GALAXY_CLI_COLLECTION_OPTS -r requirements.yml')
     own = containerfile.index('--no-deps --collections-path /usr/share/ansible/collections /build/aiquiz/aiquiz-ops-*.tar.gz')
