@@ -368,3 +368,11 @@ def test_a_service_data_restore_of_another_host_is_refused_not_swapped():
     rc, out = playbook("restore.yml", restore_host="backup-restore", restore_source_host=DATA, restore_kind="redis",
                        restore_from="s3")
     assert rc != 0 and "backup_restic_host=%s" % DATA in out and "nothing was touched" in out, out
+
+
+def test_a_bad_service_data_item_is_refused_before_the_source_is_touched():
+    started = postmaster_start()
+    rc, out = playbook("dr-drill.yml", dr_drill_source=DATA, dr_drill_host="backup-restore",
+                       dr_drill_service_data=["redis; rm -rf /"])
+    assert rc != 0 and "dr_drill_service_data" in out and "nothing was touched" in out, out
+    assert postmaster_start() == started
