@@ -30,6 +30,27 @@ class PlaybookRun:
     def stats(self):
         return self.result["stats"] if self.result else {}
 
+    def failures(self):
+        """'play | task | host: message' of every failed or unreachable result."""
+        found = []
+        if self.result:
+            for play in self.result.get("plays", []):
+                for task in play.get("tasks", []):
+                    for name, res in task.get("hosts", {}).items():
+                        if res.get("failed") or res.get("unreachable"):
+                            msg = res.get("msg") or res.get("stderr") or res.get("module_stderr") or ""
+                            found.append("%s | %s | %s: %s" % (play["play"]["name"], task["task"]["name"], name,
+                                                               str(msg)[:1500]))
+        else:
+            found = [line[:1500] for line in self.output.splitlines()
+                     if line.startswith(("fatal: ", "failed: ")) or "FAILED!" in line]
+        return found
+
+    def explain(self, tail=3000):
+        """What failed (each failed result's message), then the end of the output."""
+        return "failed results:\n%s\n--- end of output:\n%s" % ("\n".join(self.failures()) or "none",
+                                                                  self.output[-tail:])
+
 
 def run_playbook(playbook, *args, json_output=True, inventory="inventories/lab", timeout=900):
     """ansible-playbook on the lab; with json_output the ansible.posix.json result is parsed."""

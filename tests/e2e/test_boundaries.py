@@ -84,7 +84,7 @@ def test_deploy_under_load_loses_no_request_with_the_ports_closed(golive):
                                                                      "compose_app_canary_seconds": 5}),
                            json_output=False)
         time.sleep(2)
-    assert run.rc == 0, run.output[-3000:]
+    assert run.rc == 0, run.explain()
     assert_no_canary_in_processes(sampler)
     assert_no_canary_in_text(run.output, "deploy's output")
     summary = load.summary()
@@ -93,7 +93,7 @@ def test_deploy_under_load_loses_no_request_with_the_ports_closed(golive):
     # Back to go-live's release for the tests that follow.
     back = run_playbook("playbooks/rollback.yml", "-e", json.dumps({"compose_app_rollback_to": "1.0.0"}),
                         json_output=False)
-    assert back.rc == 0, back.output[-3000:]
+    assert back.rc == 0, back.explain()
 
 
 def assert_no_canary_in_processes(sampler):
@@ -108,7 +108,7 @@ def assert_no_canary_in_text(text, where):
 
 
 def test_no_secret_in_any_process_table_during_golive(golive):
-    assert golive.run.rc == 0, golive.run.output[-3000:]
+    assert golive.run.rc == 0, golive.run.explain()
     assert_no_canary_in_processes(golive.sampler)
 
 
@@ -124,8 +124,8 @@ def test_no_secret_in_any_process_table_during_backup_and_restore(golive):
         backup = run_playbook("playbooks/backup.yml", json_output=False)
         restore = run_playbook("playbooks/restore.yml", "-e", "restore_host=data1", "-e", "restore_kind=redis",
                                json_output=False)
-    assert backup.rc == 0, backup.output[-3000:]
-    assert restore.rc == 0, restore.output[-3000:]
+    assert backup.rc == 0, backup.explain()
+    assert restore.rc == 0, restore.explain()
     assert_no_canary_in_processes(sampler)
     assert_no_canary_in_text(backup.output + restore.output, "backup's and restore's output")
 

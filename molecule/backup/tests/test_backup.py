@@ -480,7 +480,7 @@ def test_a_passphrase_change_rotates_restic_keys_and_keeps_pgbackrest_readable()
     old, new = "lab passphrase for molecule backups", "a new lab passphrase, rotated"
     # pgBackRest cannot change its cipher in place: the change alone is refused before anything is touched.
     rc, out = backup([], backup_passphrase=new)
-    assert rc != 0 and "set backup_pgbackrest_cipher_pass to the previous passphrase" in out, out
+    assert rc != 0 and "setting backup_pgbackrest_cipher_pass to the previous passphrase" in out, out
     assert data.check_output("cat /etc/aiquiz-backup/passphrase") == old
     rc, out = backup(["redis"], backup_passphrase=new, backup_pgbackrest_cipher_pass=old)
     assert rc == 0, out

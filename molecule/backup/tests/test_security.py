@@ -8,6 +8,8 @@ B: destructive steps are opt-in, refused on a production inventory unless
 the host is named, and a restore killed mid-way is finished or rolled back.
 C: variables that reach SQL or pgbackrest.conf are refused when they would
 inject.
+D (last: it leaves the host on generation 2): a cipher rotation keeps the
+backups taken under the old passphrase readable and restorable.
 """
 
 import json
@@ -376,3 +378,58 @@ def test_a_bad_service_data_item_is_refused_before_the_source_is_touched():
                        dr_drill_service_data=["redis; rm -rf /"])
     assert rc != 0 and "dr_drill_service_data" in out and "nothing was touched" in out, out
     assert postmaster_start() == started
+
+
+OLD_PASS, NEW_PASS = "lab passphrase for molecule backups", "a second lab passphrase, generation 2"
+ROTATED = {"backup_passphrase": NEW_PASS, "backup_pgbackrest_generation": 2,
+           "backup_pgbackrest_retired": [{"generation": 1, "cipher_pass": OLD_PASS}]}
+RETIRED_CONF = "/etc/pgbackrest/retired-g1.conf"
+
+
+def pgbackrest_sets(repo, config=None):
+    out = host().check_output("runuser -u postgres -- pgbackrest %s--stanza=main --repo=%d info --output=json"
+                              % ("--config=%s " % config if config else "", repo))
+    return [item["label"] for item in json.loads(out)[0]["backup"]]
+
+
+def test_a_cipher_rotation_starts_a_new_pgbackrest_generation_and_keeps_the_old_one_readable():
+    data = host()
+    sql("CREATE TABLE IF NOT EXISTS rotation_marker (moment text)")
+    sql("INSERT INTO rotation_marker VALUES ('before the rotation')")
+    data.check_output("runuser -u postgres -- pgbackrest --stanza=main check")
+    before = {repo: pgbackrest_sets(repo) for repo in (1, 2)}
+    assert all(before.values()), before
+    # A new generation that does not keep the old one readable is refused before any change.
+    rc, out = playbook("backup.yml", backup_hosts=DATA, backup_steps=[], backup_passphrase=NEW_PASS,
+                       backup_pgbackrest_generation=2)
+    assert rc != 0 and "generation 1 is not in backup_pgbackrest_retired" in out and "Nothing was changed" in out, out
+    assert "repo1-path=/var/backups/aiquiz/pgbackrest\n" in data.file("/etc/pgbackrest/pgbackrest.conf").content_string
+
+    rc, out = playbook("backup.yml", backup_hosts=DATA, backup_steps=[], **ROTATED)
+    assert rc == 0, out
+    assert NEW_PASS not in out and OLD_PASS not in out
+    for path, repo_path in (("/etc/pgbackrest/pgbackrest.conf", "/var/backups/aiquiz/pgbackrest-g2"),
+                            (RETIRED_CONF, "/var/backups/aiquiz/pgbackrest")):
+        conf = data.file(path)
+        assert (conf.user, conf.group, conf.mode) == ("root", "postgres", 0o640), path
+        assert "repo1-path=%s\n" % repo_path in conf.content_string, path
+    # The new generation took a full backup on every target at once, and WAL reaches it.
+    for repo in (1, 2):
+        sets = pgbackrest_sets(repo)
+        assert len(sets) == 1 and sets[0].endswith("F"), sets
+    sql("INSERT INTO rotation_marker VALUES ('after the rotation')")
+    data.check_output("runuser -u postgres -- pgbackrest --stanza=main check")
+    # The old generation holds what it held, read with its own passphrase, and is listed and verified.
+    assert {repo: pgbackrest_sets(repo, RETIRED_CONF) for repo in (1, 2)} == before
+    rc, out = playbook("backup.yml", backup_hosts=DATA, backup_steps=["verify"], **ROTATED)
+    assert rc == 0, out
+    sets = [e for e in json.loads(data.check_output("cat %s" % CATALOGUE))["backups"]
+            if e["kind"] == "postgresql-pgbackrest" and e["status"] == "good"]
+    assert {e["target"] for e in sets} == {"local", "s3", "local.g1", "s3.g1"}, sets
+    assert all(e.get("verified", {}).get("result") == "ok" for e in sets if e["target"].endswith(".g1")), sets
+    rc, out = playbook("backup.yml", backup_hosts=DATA, backup_steps=[], **ROTATED)
+    assert rc == 0 and "changed=0" in out, out
+    # A restore from the retired generation on S3 gives back the database as it was at the rotation.
+    rc, out = playbook("restore.yml", restore_host=DATA, restore_from="s3.g1", **ROTATED)
+    assert rc == 0, out
+    assert sql("SELECT string_agg(moment, ',' ORDER BY moment) FROM rotation_marker") == "before the rotation"

@@ -472,12 +472,29 @@ def cmd_logical(cfg, args):
     return results
 
 
-def pgbackrest_cmd(cfg, repo, *rest):
-    return ['pgbackrest', '--stanza=%s' % cfg['stanza'], '--repo=%d' % repo] + list(rest)
+RETIRED_CONFIG = '/etc/pgbackrest/retired-g%d.conf'
 
 
-def pgbackrest_info(cfg, repo):
-    out = run(pgbackrest_cmd(cfg, repo, 'info', '--output=json'), user='postgres').stdout
+def pgbackrest_sources(cfg):
+    """pgBackRest's repositories to read: each target's of the current generation, then each target's of every
+    retired generation (newest first), named <target>.g<generation> in the catalogue. A retired generation is
+    read with a configuration of its own and never written to."""
+    sources = [dict(target, retired=False) for target in cfg['targets']]
+    for item in cfg.get('pgbackrest_retired') or []:
+        generation = int(item['generation'])
+        sources += [dict(name='%s.g%d' % (target['name'], generation), repo=target['repo'], retired=True,
+                         config=RETIRED_CONFIG % generation) for target in cfg['targets']]
+    return sources
+
+
+def pgbackrest_cmd(cfg, source, *rest):
+    """pgBackRest's command line on source (a target or a retired generation's repository)."""
+    config = ['--config=%s' % source['config']] if source.get('config') else []
+    return ['pgbackrest'] + config + ['--stanza=%s' % cfg['stanza'], '--repo=%d' % source['repo']] + list(rest)
+
+
+def pgbackrest_info(cfg, source):
+    out = run(pgbackrest_cmd(cfg, source, 'info', '--output=json'), user='postgres').stdout
     data = json.loads(out)
     return data[0] if data else {}
 
@@ -554,7 +571,6 @@ def backup_type(entries, requested):
 def cmd_pgbackrest(cfg, args):
     results = []
     for target in cfg['targets']:
-        repo = target['repo']
         started = now()
         kind, why = backup_type(list(cat.select(cat.load(cfg['catalogue'])[0], kind='postgresql-pgbackrest',
                                                 target=target['name'])), args.type)
@@ -564,9 +580,9 @@ def cmd_pgbackrest(cfg, args):
             # Tables present both before and after the backup are in the set: verification then knows a
             # table missing from an older set is history, not damage.
             before = present_tables(cfg)
-            run(pgbackrest_cmd(cfg, repo, '--type=%s' % kind, 'backup'), user='postgres')
+            run(pgbackrest_cmd(cfg, target, '--type=%s' % kind, 'backup'), user='postgres')
             tables = [spec for spec in present_tables(cfg) if spec in before]
-            info = pgbackrest_info(cfg, repo)
+            info = pgbackrest_info(cfg, target)
             entry = pgbackrest_entry(cfg, target, info['backup'][-1], tables=tables)
         except (BackupError, KeyError, IndexError, ValueError) as exc:
             entry = dict(id='pgbackrest-%s-%s-%s' % (target['name'], stamp(started), kind),
@@ -592,9 +608,9 @@ def sync_pgbackrest(cfg):
     """Make the catalogue's pgBackRest entries those of pgBackRest's own info: sets its retention expired are
     dropped, sets the catalogue never saw (a rebuilt host, a lost catalogue) are added (without the list of
     tables present, which only the host that took them knew)."""
-    for target in cfg['targets']:
+    for target in pgbackrest_sources(cfg):
         try:
-            sets = [item for item in pgbackrest_info(cfg, target['repo']).get('backup', []) if not item.get('error')]
+            sets = [item for item in pgbackrest_info(cfg, target).get('backup', []) if not item.get('error')]
             found = [pgbackrest_entry(cfg, target, item) for item in sets]
         except (BackupError, ValueError, KeyError, TypeError):
             continue
@@ -652,7 +668,7 @@ def _scratch_restore(cfg, target, entry, work):
         sock = sockdir.path
         try:
             try:
-                run(pgbackrest_cmd(cfg, target['repo'], '--pg1-path=%s' % scratch.path, '--set=%s' % label,
+                run(pgbackrest_cmd(cfg, target, '--pg1-path=%s' % scratch.path, '--set=%s' % label,
                                    '--type=immediate', '--target-action=promote', '--archive-mode=off', 'restore'),
                     user='postgres')
             except BackupError as exc:
@@ -702,13 +718,13 @@ def _scratch_restore(cfg, target, entry, work):
             parent.remove(name)
 
 
-def pgbackrest_verify(cfg, repo):
+def pgbackrest_verify(cfg, source):
     """({label: {status, text}}, completed) from pgbackrest verify.
 
     pgbackrest verify exits 0 even when it finds damage, and lists only the
     backups it found damaged: a backup it does not name passed.
     """
-    proc = run(pgbackrest_cmd(cfg, repo, '--log-level-console=info', 'verify'), user='postgres', check=False)
+    proc = run(pgbackrest_cmd(cfg, source, '--log-level-console=info', 'verify'), user='postgres', check=False)
     completed = proc.returncode == 0 and 'completed successfully' in proc.stdout + proc.stderr
     out = {}
     lines = (proc.stdout + proc.stderr).splitlines()
@@ -747,12 +763,13 @@ def cmd_verify(cfg, args):
                 if entry['target'] == name and rs.snapshot_of(entry) and entry['status'] in ('good', 'corrupt'):
                     cat.record_verification(entry, r, d, mark_corrupt=False)
         cat.update(path, change)
-    # pgBackRest: the repository check of every good set, then a test restore of the newest one.
-    for target in cfg['targets']:
+    # pgBackRest: the repository check of every good set, then a test restore of the newest one (of the
+    # current generation: a retired one only gets older).
+    for target in pgbackrest_sources(cfg):
         entries = list(cat.select(cat.load(path)[0], kind='postgresql-pgbackrest', target=target['name'],
                                   status=['good']))
         if entries:
-            statuses = pgbackrest_verify(cfg, target['repo'])
+            statuses = pgbackrest_verify(cfg, target)
         for entry in entries:
             if entry['location'] not in statuses and '*' in statuses:
                 # The check itself failed (repository unreachable): say so, mark nothing corrupt.
@@ -768,7 +785,7 @@ def cmd_verify(cfg, args):
             cat.update(path, lambda data, i=entry['id'], r=result, d=detail: cat.record_verification(
                 cat.find(data, i), r, d))
             results.append({'id': entry['id'], 'result': result, 'detail': detail})
-        if args.no_restore:
+        if args.no_restore or target['retired']:
             continue
         newest = cat.latest_good(cat.load(path)[0], kind='postgresql-pgbackrest', target=target['name'])
         if newest is None:

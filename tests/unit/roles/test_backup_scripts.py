@@ -303,6 +303,31 @@ def test_pgbackrest_sets_are_rebuilt_from_its_info_and_expired_ones_dropped(back
     assert [e['id'] for e in entries(cfg)] == ['pgbackrest-one-20261127-010000F']
 
 
+def test_a_retired_pgbackrest_generation_is_read_with_its_own_configuration_and_kept_apart(backup, monkeypatch):
+    module, cfg, tmp = backup
+    cfg['postgresql'] = True
+    cfg['pgbackrest_retired'] = [{'generation': 1}]
+    assert module.pgbackrest_cmd(cfg, cfg['targets'][1], 'info') == ['pgbackrest', '--stanza=main', '--repo=2', 'info']
+    sources = module.pgbackrest_sources(cfg)
+    assert [(s['name'], s['repo'], s['retired']) for s in sources] == [
+        ('one', 1, False), ('two', 2, False), ('one.g1', 1, True), ('two.g1', 2, True)]
+    assert module.pgbackrest_cmd(cfg, sources[3], 'verify') == [
+        'pgbackrest', '--config=/etc/pgbackrest/retired-g1.conf', '--stanza=main', '--repo=2', 'verify']
+
+    def info(cfg, source):
+        label = '20261120-010000F' if source['retired'] else '20261201-010000F'
+        return {'backup': [{'label': label, 'timestamp': {'start': 1795136400, 'stop': 1795136460},
+                            'lsn': {'stop': '0/2000100'}, 'info': {'repository': {'size': 1, 'delta': 1}}}]}
+    monkeypatch.setattr(module, 'pgbackrest_info', info)
+    module.refresh(cfg)
+    assert sorted(e['id'] for e in entries(cfg)) == [
+        'pgbackrest-one-20261201-010000F', 'pgbackrest-one.g1-20261120-010000F',
+        'pgbackrest-two-20261201-010000F', 'pgbackrest-two.g1-20261120-010000F']
+    # A second refresh of the current generation leaves the retired one's sets alone.
+    module.refresh(cfg)
+    assert len(entries(cfg)) == 4
+
+
 def test_a_passphrase_change_rotates_the_key_of_every_repository(backup):
     module, cfg, tmp = backup
     module.cmd_files(cfg, Args())
@@ -381,13 +406,13 @@ def test_pgbackrest_verify_report_is_parsed(backup):
         stdout = ''
         stderr = report
     module.run = lambda *a, **kw: Proc()
-    out = module.pgbackrest_verify(cfg, 1)
+    out = module.pgbackrest_verify(cfg, cfg['targets'][0])
     text = 'invalid, total files checked: 961, total valid files: 960; checksum invalid: 1'
     assert out == {'20261127-132224F': {'status': 'invalid', 'text': text}}
     Proc.returncode = 1
     Proc.stderr = 'ERROR: [039]: HTTP request failed'
-    assert out != module.pgbackrest_verify(cfg, 1)
-    assert module.pgbackrest_verify(cfg, 1)['*']['status'] == 'error'
+    assert out != module.pgbackrest_verify(cfg, cfg['targets'][0])
+    assert module.pgbackrest_verify(cfg, cfg['targets'][0])['*']['status'] == 'error'
 
 
 def restore_args(**kw):
