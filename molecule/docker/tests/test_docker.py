@@ -161,6 +161,25 @@ def test_a_diff_run_never_prints_the_service_environment(d13, monkeypatch, tmp_p
             assert secret not in text, "%s printed in the %s" % (secret, where)
 
 
+def test_a_config_change_restarts_the_engine_after_a_burst_of_restarts(d13):
+    """docker.service refuses a fourth start within 60 s (StartLimitBurst=3); a run that
+    changes the configuration right after a burst of restarts still restarts the engine."""
+    for _ in range(4):
+        d13.run("systemctl restart docker.service")
+    throttled = d13.run("systemctl restart docker.service")
+    assert throttled.rc != 0 and "too often" in throttled.stderr, throttled.stderr
+    try:
+        rc, out = ansible_playbook(CONVERGE, limit=D13, verbosity=1,
+                                   extra_vars={"docker_service_environment": {"NO_PROXY": "*.burst.test"}})
+        assert rc == 0, out[-3000:]
+        assert d13.service("docker").is_running
+        assert "NO_PROXY=*.burst.test" in d13.check_output("tr '\\0' '\\n' < /proc/%s/environ", engine_pid(d13))
+    finally:
+        rc_back, out_back = ansible_playbook(CONVERGE, limit=D13, verbosity=1)
+    assert rc_back == 0, out_back[-3000:]
+    assert d13.service("docker").is_running
+
+
 def test_a_bad_environment_name_stops_before_any_change(d13):
     before = d13.check_output("sha256sum %s/*", DROPIN_DIR)
     pid = engine_pid(d13)
