@@ -164,7 +164,7 @@ def test_a_diff_run_never_prints_the_service_environment(d13, monkeypatch, tmp_p
 def test_a_config_change_restarts_the_engine_after_a_burst_of_restarts(d13):
     """docker.service refuses a fourth start within 60 s (StartLimitBurst=3); a run that
     changes the configuration right after a burst of restarts still restarts the engine."""
-    for _ in range(4):
+    for _attempt in range(4):
         d13.run("systemctl restart docker.service")
     throttled = d13.run("systemctl restart docker.service")
     assert throttled.rc != 0 and "too often" in throttled.stderr, throttled.stderr
