@@ -48,8 +48,8 @@ class PlaybookRun:
 
     def explain(self, tail=3000):
         """What failed (each failed result's message), then the end of the output."""
-        return "failed results:\n%s\n--- end of output:\n%s" % ("\n".join(self.failures()) or "none",
-                                                                  self.output[-tail:])
+        failed = "\n".join(self.failures()) or "none"
+        return "failed results:\n%s\n--- end of output:\n%s" % (failed, self.output[-tail:])
 
 
 def run_playbook(playbook, *args, json_output=True, inventory="inventories/lab", timeout=900):
