@@ -8,6 +8,15 @@ import pytest
 from helpers import LAB_HOSTS, ROOT, CanarySampler, ansible_env, run_playbook
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "destructive: removes lab hosts; runs after every other test")
+
+
+def pytest_collection_modifyitems(items):
+    """Destructive tests last (a stable sort keeps the others in their order)."""
+    items.sort(key=lambda item: item.get_closest_marker("destructive") is not None)
+
+
 @pytest.fixture(scope="session")
 def lab():
     """The lab, up and booted, its registry holding the sample workload and its
