@@ -90,7 +90,7 @@ def start_host():
                          "tables": []}}
     sh("mkdir -p -m 0700 /etc/aiquiz-backup /var/lib/aiquiz/backup/staging && printf %%s %s > "
        "/etc/aiquiz-backup/passphrase && chmod 0600 /etc/aiquiz-backup/passphrase && cat > "
-       "/etc/aiquiz-backup/config.json <<'EOF'\n%s\nEOF && aiquiz-backup init >/dev/null" % (json.dumps(PASS), json.dumps(config)))
+       "/etc/aiquiz-backup/config.json <<'EOF'\n%s\nEOF\naiquiz-backup init >/dev/null" % (json.dumps(PASS), json.dumps(config)))
     sh("mkdir -p /etc/pgbackrest /var/backups/aiquiz/pgbackrest && chown postgres: /var/backups/aiquiz/pgbackrest && "
        "cat > /etc/pgbackrest/pgbackrest.conf <<'EOF'\n[global]\nrepo1-path=/var/backups/aiquiz/pgbackrest\n"
        "repo1-cipher-type=aes-256-cbc\nrepo1-cipher-pass=%s\nrepo1-retention-full=2\ncompress-type=zst\n"
