@@ -7,7 +7,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 INVENTORY ?= inventories/lab
 PLAYBOOK_ARGS ?=
 
-.PHONY: help setup lab-up lab-down lab-status lab-workloads lab-helpers lab-data go-live test unit sanity lint molecule e2e bench docs lock clean
+.PHONY: help setup lab-up lab-down lab-status lab-ssh lab-workloads lab-helpers lab-data go-live test unit sanity lint molecule e2e bench docs lock clean
 
 help:
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -23,6 +23,9 @@ lab-down: ## remove the lab's hosts, network and volumes
 
 lab-status: ## show the lab's hosts
 	@python3 tests/lab/labctl.py status
+
+lab-ssh: ## the lab key and the hosts' SSH keys (known_hosts) for AIQUIZ_LAB_CONNECTION=ssh (after a go-live)
+	@python3 tests/lab/labctl.py ssh
 
 lab-workloads: lab-up ## build the sample workload's images and push them to the lab registry
 	@python3 tests/lab/labctl.py workloads --registry 127.0.0.1:5000

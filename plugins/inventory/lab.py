@@ -20,6 +20,10 @@ description:
   - When O(docker_host) is not the default, the hosts also get the variable that points their connection at the same
     engine, C(ansible_docker_extra_args) (C(-H <docker_host>)) for P(community.docker.docker#connection) or
     C(ansible_docker_docker_host) for P(community.docker.docker_api#connection).
+  - With an SSH O(connection), C(ansible_host) is the container's address on O(ssh_network) and the hosts also get
+    C(ansible_user), C(ansible_become), C(ansible_ssh_private_key_file) and C(ansible_ssh_common_args) (strict host
+    key checking against O(ssh_known_hosts_file)). The hosts must run sshd and know the user and key first; the
+    lab's first go-live runs over the Docker connection (the base and hardening roles create both).
   - Uses a YAML configuration file whose name ends with C(aiquiz_lab.yml) or C(aiquiz_lab.yaml).
 author:
   - aiquiz.ops maintainers (!UNKNOWN)
@@ -55,8 +59,37 @@ options:
   connection:
     description:
       - Value of C(ansible_connection) for every host.
+      - V(ssh) (or V(ansible.builtin.ssh)) reaches each host as production does, at its address on O(ssh_network),
+        as O(ssh_user) with O(ssh_private_key_file), becoming root with sudo; the host keys are checked against
+        O(ssh_known_hosts_file) when it is set.
     type: str
     default: community.docker.docker
+    env:
+      - name: AIQUIZ_LAB_CONNECTION
+  ssh_network:
+    description:
+      - With an SSH O(connection), the Docker network whose address becomes C(ansible_host); empty means the
+        container's first network by name.
+    type: str
+    default: ''
+  ssh_user:
+    description:
+      - With an SSH O(connection), the login user (C(ansible_user)).
+    type: str
+    default: deploy
+  ssh_private_key_file:
+    description:
+      - With an SSH O(connection), the private key (C(ansible_ssh_private_key_file)); a relative path is relative to
+        the directory of this configuration file. Empty means SSH's own default keys.
+    type: str
+    default: ''
+  ssh_known_hosts_file:
+    description:
+      - With an SSH O(connection), the known hosts file that holds the hosts' keys (strict checking); a relative
+        path is relative to the directory of this configuration file. Empty leaves host key checking to SSH's
+        configuration.
+    type: str
+    default: ''
   exclude_groups:
     description:
       - Containers in any of these groups (their C(<label_prefix>.groups) label) are left out of the inventory.
@@ -86,6 +119,16 @@ plugin: aiquiz.ops.lab
 exclude_groups: [lab_helpers]
 
 ---
+# The same lab over SSH (or AIQUIZ_LAB_CONNECTION=ssh with the first example)
+plugin: aiquiz.ops.lab
+exclude_groups: [lab_helpers]
+connection: ssh
+ssh_network: aiquiz-lab
+ssh_user: deploy
+ssh_private_key_file: ../../.cache/lab-ssh/id_ed25519
+ssh_known_hosts_file: ../../.cache/lab-ssh/known_hosts
+
+---
 # A lab on another engine, stopped hosts included, with extra groups
 plugin: aiquiz.ops.lab
 docker_host: tcp://192.0.2.10:2375
@@ -103,6 +146,7 @@ keyed_groups:
 import errno
 import http.client
 import json
+import os
 import socket
 import urllib.parse
 
@@ -247,13 +291,31 @@ def container_networks(container):
     return dict((name, (net or {}).get('IPAddress') or '') for name, net in sorted(networks.items()))
 
 
-def connection_vars(name, connection='community.docker.docker', docker_host=DEFAULT_DOCKER_HOST):
+SSH_CONNECTIONS = ('ssh', 'ansible.builtin.ssh', 'paramiko', 'ansible.builtin.paramiko_ssh')
+
+
+def ssh_vars(networks, ssh):
+    """Variables of an SSH connection to a container with these networks (name -> address)."""
+    network = ssh.get('network') or (sorted(networks)[0] if networks else '')
+    address = networks.get(network, '')
+    hostvars = {'ansible_host': address, 'ansible_user': ssh.get('user') or 'deploy', 'ansible_become': True}
+    if ssh.get('private_key_file'):
+        hostvars['ansible_ssh_private_key_file'] = ssh['private_key_file']
+    if ssh.get('known_hosts_file'):
+        hostvars['ansible_ssh_common_args'] = '-o StrictHostKeyChecking=yes -o UserKnownHostsFile=%s' % ssh['known_hosts_file']
+    return hostvars
+
+
+def connection_vars(name, connection='community.docker.docker', docker_host=DEFAULT_DOCKER_HOST, networks=None, ssh=None):
     """Variables that let Ansible reach the container called name."""
     hostvars = {
         'ansible_connection': connection,
         'ansible_host': name,
         'ansible_python_interpreter': PYTHON_INTERPRETER,
     }
+    if connection in SSH_CONNECTIONS:
+        hostvars.update(ssh_vars(networks or {}, ssh or {}))
+        return hostvars
     if docker_host and docker_host != DEFAULT_DOCKER_HOST:
         if connection.endswith('docker_api'):
             # The variable community.docker.docker_api reads its docker_host option from.
@@ -265,7 +327,8 @@ def connection_vars(name, connection='community.docker.docker', docker_host=DEFA
 
 
 def hosts_from_containers(containers, label_prefix='ops.aiquiz.lab', include_stopped=False,
-                          connection='community.docker.docker', docker_host=DEFAULT_DOCKER_HOST, sanitize=to_safe_group_name):
+                          connection='community.docker.docker', docker_host=DEFAULT_DOCKER_HOST, sanitize=to_safe_group_name,
+                          ssh=None):
     """Map /containers/json entries to a list of (hostname, groups, hostvars).
 
     Containers that are not running are skipped unless include_stopped. The
@@ -281,13 +344,14 @@ def hosts_from_containers(containers, label_prefix='ops.aiquiz.lab', include_sto
         name = container_name(container)
         hostname = (labels.get('%s.host' % label_prefix) or '').strip() or name
         groups = [LAB_GROUP] + [g for g in split_groups(labels.get('%s.groups' % label_prefix), sanitize) if g != LAB_GROUP]
-        hostvars = connection_vars(name, connection, docker_host)
+        networks = container_networks(container)
+        hostvars = connection_vars(name, connection, docker_host, networks, ssh)
         hostvars.update({
             'lab_container_id': container.get('Id') or '',
             'lab_container_name': name,
             'lab_container_image': container.get('Image') or '',
             'lab_container_state': state,
-            'lab_networks': container_networks(container),
+            'lab_networks': networks,
         })
         hosts.append((hostname, groups, hostvars))
     hosts.sort(key=lambda item: (item[0], item[2]['lab_container_name']))
@@ -350,12 +414,20 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if cache_needs_update:
             self._cache[cache_key] = containers
 
-        self._populate(containers, docker_host, label_prefix, lab)
+        self._populate(containers, docker_host, label_prefix, lab, os.path.dirname(os.path.abspath(path)))
 
-    def _populate(self, containers, docker_host, label_prefix, lab):
+    def _ssh_options(self, base_dir):
+        def resolved(option):
+            value = self.get_option(option) or ''
+            return os.path.join(base_dir, os.path.expanduser(value)) if value else ''
+        return {'network': self.get_option('ssh_network'), 'user': self.get_option('ssh_user'),
+                'private_key_file': resolved('ssh_private_key_file'), 'known_hosts_file': resolved('ssh_known_hosts_file')}
+
+    def _populate(self, containers, docker_host, label_prefix, lab, base_dir='.'):
         selector = '%s.lab=%s' % (label_prefix, lab)
         hosts = hosts_from_containers(containers, label_prefix, self.get_option('include_stopped'),
-                                      connection=self.get_option('connection'), docker_host=docker_host, sanitize=self._sanitize_group_name)
+                                      connection=self.get_option('connection'), docker_host=docker_host, sanitize=self._sanitize_group_name,
+                                      ssh=self._ssh_options(base_dir))
         if not containers:
             self.display.warning('aiquiz.ops.lab: no lab containers labelled %s; run `make lab-up`' % selector)
             return

@@ -91,7 +91,9 @@ def start_host():
     sh("mkdir -p -m 0700 /etc/aiquiz-backup /var/lib/aiquiz/backup/staging && printf %%s %s > "
        "/etc/aiquiz-backup/passphrase && chmod 0600 /etc/aiquiz-backup/passphrase && cat > "
        "/etc/aiquiz-backup/config.json <<'EOF'\n%s\nEOF\naiquiz-backup init >/dev/null" % (json.dumps(PASS), json.dumps(config)))
-    sh("mkdir -p /etc/pgbackrest /var/backups/aiquiz/pgbackrest && chown postgres: /var/backups/aiquiz/pgbackrest && "
+    # As the role does: the target is root's, postgres may only pass through to its own repository.
+    sh("mkdir -p /etc/pgbackrest /var/backups/aiquiz/pgbackrest && chmod 0711 /var/backups/aiquiz && "
+       "chown postgres: /var/backups/aiquiz/pgbackrest && "
        "cat > /etc/pgbackrest/pgbackrest.conf <<'EOF'\n[global]\nrepo1-path=/var/backups/aiquiz/pgbackrest\n"
        "repo1-cipher-type=aes-256-cbc\nrepo1-cipher-pass=%s\nrepo1-retention-full=2\ncompress-type=zst\n"
        "process-max=2\nstart-fast=y\nlog-level-console=warn\n[main]\npg1-path=/var/lib/postgresql/15/main\nEOF\n"

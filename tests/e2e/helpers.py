@@ -52,10 +52,11 @@ class PlaybookRun:
         return "failed results:\n%s\n--- end of output:\n%s" % (failed, self.output[-tail:])
 
 
-def run_playbook(playbook, *args, json_output=True, inventory="inventories/lab", timeout=900):
+def run_playbook(playbook, *args, json_output=True, inventory="inventories/lab", timeout=900, env=None):
     """ansible-playbook on the lab; with json_output the ansible.posix.json result is parsed."""
     cmd = ["ansible-playbook", "-i", inventory, playbook] + list(args)
     extra = {"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"} if json_output else {}
+    extra.update(env or {})
     proc = subprocess.run(cmd, cwd=ROOT, env=ansible_env(**extra), capture_output=True, text=True,
                           timeout=timeout, check=False)
     parsed = None

@@ -4,6 +4,7 @@ stops it in preflight before anything changes."""
 import json
 import subprocess
 import sys
+import time
 
 from helpers import ROOT, ansible_env, lab_exec, run_playbook
 
@@ -33,6 +34,25 @@ def test_second_golive_changes_nothing(lab, golive):
     run = run_playbook("playbooks/go-live.yml")
     assert run.rc == 0, run.explain()
     assert {h: s["changed"] for h, s in run.stats.items()} == {h: 0 for h in lab}
+
+
+def test_golive_over_ssh_as_production_changes_nothing(lab, golive):
+    """The same lab reached over SSH as the deploy user with the lab key (base_users), host keys
+    checked strictly against the known_hosts that `labctl ssh` reads through the engine."""
+    proc = subprocess.run([sys.executable, "tests/lab/labctl.py", "ssh"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    since = lab_exec("data1", "date", "+%Y-%m-%d %H:%M:%S").stdout.strip()
+    started = time.monotonic()
+    run = run_playbook("playbooks/go-live.yml", env={"AIQUIZ_LAB_CONNECTION": "ssh"})
+    took = round(time.monotonic() - started, 1)
+    assert run.rc == 0, run.explain()
+    assert {h: s["changed"] for h, s in run.stats.items()} == {h: 0 for h in lab}
+    for host in sorted(lab):
+        journal = lab_exec(host, "journalctl", "--no-pager", "-o", "cat", "-u", "ssh", "--since", since).stdout
+        assert "Accepted publickey for deploy" in journal, (host, journal[-1500:])
+    (ROOT / "tests" / "output").mkdir(exist_ok=True)
+    (ROOT / "tests" / "output" / "golive-ssh.json").write_text(json.dumps({"golive_idempotent_over_ssh_seconds": took}))
 
 
 def test_missing_required_variable_stops_golive_in_preflight(lab):

@@ -31,7 +31,8 @@ def over_ssh(golive, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ssh")
     key = tmp / "id_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    setup = ("id -u {u} >/dev/null 2>&1 || useradd -m -s /bin/bash {u}; "
+    # sshusers: the only group the lab's sshd admits (hardening_ssh_allow_groups).
+    setup = ("id -u {u} >/dev/null 2>&1 || useradd -m -s /bin/bash -G sshusers {u}; "
              "install -d -m 0700 -o {u} -g {u} /home/{u}/.ssh; "
              "cat > /home/{u}/.ssh/authorized_keys; chown {u}: /home/{u}/.ssh/authorized_keys; "
              "chmod 0600 /home/{u}/.ssh/authorized_keys; "

@@ -338,6 +338,7 @@ def start_fresh_hosts(topo):
 
 def cmd_up(_args):
     require_engine()
+    ensure_ssh_key()
     topo = load_topology()
     for version in sorted({h["debian"] for h in topo["hosts"]}):
         if not image_exists("%s:%s" % (IMAGE_REPO, version)):
@@ -365,6 +366,49 @@ def cmd_up(_args):
     for host in topo["hosts"]:
         wait_running(container_name(topo, host), deadline)
     print("lab %s: %d hosts up (%d started)" % (topo["lab"], len(topo["hosts"]), len(started)))
+
+
+SSH_DIR = os.path.join(ROOT, ".cache", "lab-ssh")
+SSH_KEY = os.path.join(SSH_DIR, "id_ed25519")
+SSH_KNOWN_HOSTS = os.path.join(SSH_DIR, "known_hosts")
+
+
+def ensure_ssh_key():
+    """The lab's SSH key on the controller (once): the lab inventory gives its public half to the
+    deploy user (base_users) and reaches the hosts with it when AIQUIZ_LAB_CONNECTION=ssh."""
+    if not os.path.exists(SSH_KEY):
+        os.makedirs(SSH_DIR, mode=0o700, exist_ok=True)
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "aiquiz lab", "-f", SSH_KEY])
+    return SSH_KEY
+
+
+def cmd_ssh(_args):
+    """The lab key, and a known_hosts file of every platform host's SSH host key, read through the
+    Docker engine (a channel the lab trusts), so that SSH checks the keys strictly."""
+    require_engine()
+    ensure_ssh_key()
+    topo = load_topology()
+    lines, missing = [], []
+    for host in topo["hosts"]:
+        if "lab_helpers" in host["groups"]:
+            continue
+        name = container_name(topo, host)
+        key = docker("exec", name, "cat", "/etc/ssh/ssh_host_ed25519_key.pub", check=False)
+        address = docker("inspect", "-f", "{{(index .NetworkSettings.Networks %s).IPAddress}}" % json.dumps(topo["network"]),
+                         name, check=False).stdout.strip()
+        if key.returncode != 0 or not address:
+            missing.append(host["name"])
+            continue
+        keytype, blob = key.stdout.split()[:2]
+        lines.append("%s %s %s" % (address, keytype, blob))
+    tmp = SSH_KNOWN_HOSTS + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+    os.replace(tmp, SSH_KNOWN_HOSTS)
+    print("lab ssh: key %s, %d host keys in %s" % (SSH_KEY, len(lines), SSH_KNOWN_HOSTS))
+    if missing:
+        raise LabError("no SSH host key on %s yet: run go-live (the hardening role installs sshd) first"
+                       % ", ".join(missing))
 
 
 def cmd_down(args, topo=None):
@@ -624,6 +668,7 @@ def main(argv=None):
     sub.add_parser("up", help="start the lab hosts")
     down = sub.add_parser("down", help="remove the lab hosts, their network and volumes")
     down.add_argument("--keep-volumes", action="store_true")
+    sub.add_parser("ssh", help="the lab's SSH key and a known_hosts file of the hosts' keys (AIQUIZ_LAB_CONNECTION=ssh)")
     status = sub.add_parser("status", help="show the lab hosts")
     status.add_argument("--json", action="store_true")
     registry = sub.add_parser("registry", help="install and start docker-registry on the lab's registry host")
@@ -637,7 +682,7 @@ def main(argv=None):
                            help="container to install docker-registry in first ('none': the registry "
                                 "is already running; default: registry1 when --registry is %s)" % DEFAULT_REGISTRY)
     args = parser.parse_args(argv)
-    handler = {"images": cmd_images, "up": cmd_up, "down": cmd_down, "status": cmd_status,
+    handler = {"images": cmd_images, "up": cmd_up, "down": cmd_down, "status": cmd_status, "ssh": cmd_ssh,
                "registry": cmd_registry, "workloads": cmd_workloads}[args.command]
     try:
         return handler(args) or 0

@@ -502,3 +502,37 @@ def test_non_json_answer_is_a_parser_error(engine, tmp_path):
 def test_engine_get_over_unix_socket(engine):
     assert len(lab.engine_get(engine.url, lab.containers_path(PREFIX, 'aiquiz'))) == 5
     assert lab.engine_get(engine.url, lab.containers_path(PREFIX, 'nolab')) == []
+
+
+def test_an_ssh_connection_reaches_the_address_on_the_named_network_as_the_lab_user():
+    ssh = {'network': 'aiquiz-lab', 'user': 'deploy', 'private_key_file': '/k/id_ed25519',
+           'known_hosts_file': '/k/known_hosts'}
+    for connection in ('ssh', 'ansible.builtin.ssh'):
+        hosts = lab.hosts_from_containers([LAB[0]], PREFIX, connection=connection, ssh=ssh)
+        hostvars = hosts[0][2]
+        address = hostvars['lab_networks']['aiquiz-lab']
+        assert address
+        assert hostvars['ansible_host'] == address
+        assert hostvars['ansible_connection'] == connection
+        assert hostvars['ansible_user'] == 'deploy' and hostvars['ansible_become'] is True
+        assert hostvars['ansible_ssh_private_key_file'] == '/k/id_ed25519'
+        assert hostvars['ansible_ssh_common_args'] == '-o StrictHostKeyChecking=yes -o UserKnownHostsFile=/k/known_hosts'
+        assert 'ansible_docker_extra_args' not in hostvars
+
+
+def test_an_ssh_connection_without_files_leaves_keys_and_host_checking_to_ssh():
+    hostvars = lab.hosts_from_containers([LAB[0]], PREFIX, connection='ssh', ssh={})[0][2]
+    assert hostvars['ansible_user'] == 'deploy'
+    assert hostvars['ansible_host'] == sorted(hostvars['lab_networks'].items())[0][1]
+    assert 'ansible_ssh_private_key_file' not in hostvars and 'ansible_ssh_common_args' not in hostvars
+
+
+def test_the_connection_comes_from_the_environment_and_ssh_paths_from_the_config_file(engine, enabled, tmp_path,
+                                                                                       monkeypatch):
+    monkeypatch.setenv('AIQUIZ_LAB_CONNECTION', 'ssh')
+    manager = load(write_config(tmp_path, 'docker_host: %s\nssh_private_key_file: keys/id\n'
+                                'ssh_known_hosts_file: keys/known_hosts\n' % engine.url))
+    hostvars = manager.get_host('edge1').get_vars()
+    assert hostvars['ansible_connection'] == 'ssh'
+    assert hostvars['ansible_ssh_private_key_file'] == str(tmp_path / 'keys' / 'id')
+    assert str(tmp_path / 'keys' / 'known_hosts') in hostvars['ansible_ssh_common_args']
