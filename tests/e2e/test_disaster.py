@@ -9,7 +9,6 @@ conftest.py runs it after every other end-to-end test. The figures go to
 tests/output/dr-drill-e2e.json."""
 
 import json
-import pathlib
 import ssl
 import subprocess
 import sys
