@@ -2,7 +2,8 @@
 # Copyright: (c) 2026, aiquiz.ops maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters of the tls role's decisions: tls_certificate_errors,
-tls_certificates_normalised, tls_rotation_reasons and tls_report.
+tls_certificates_normalised, tls_rotation_reasons, tls_report, and
+tls_summary for the playbooks that run the role on several hosts.
 
 Their documentation is in the .yml files of the same names beside this file.
 """
@@ -281,6 +282,28 @@ def tls_report(results, declared_names, rotated, now=None):
     }
 
 
+def tls_summary(hosts, hostvars):
+    """{rotated, unchanged, next_expiry} of the tls_report facts of hosts, in their order."""
+    rotated, unchanged, certificates = [], [], []
+    for host in hosts or []:
+        host_vars = hostvars[host]
+        # Hosts the tls role did not run on have no report.
+        if 'tls_report' not in host_vars:
+            continue
+        report = host_vars['tls_report']
+        if not isinstance(report, Mapping):
+            raise AnsibleFilterError('tls_summary: the tls_report of %s is not a dictionary: %r' % (host, report))
+        rotated.extend('%s: %s' % (host, name) for name in report.get('rotated') or [])
+        unchanged.extend('%s: %s' % (host, name) for name in report.get('unchanged') or [])
+        certificates.extend(dict(cert, host=host) for cert in report.get('certificates') or [])
+    return {
+        'rotated': rotated,
+        'unchanged': unchanged,
+        # min() keeps the first of equals, as a stable sort then first did.
+        'next_expiry': min(certificates, key=lambda cert: cert['days_left']) if certificates else None,
+    }
+
+
 class FilterModule:
 
     def filters(self):
@@ -289,4 +312,5 @@ class FilterModule:
             'tls_certificates_normalised': tls_certificates_normalised,
             'tls_rotation_reasons': tls_rotation_reasons,
             'tls_report': tls_report,
+            'tls_summary': tls_summary,
         }

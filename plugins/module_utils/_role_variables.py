@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A role's variables read as its argument specs take them, for the filters
 that check what the specs cannot express (redis_variable_errors,
-rabbitmq_variable_errors).
+rabbitmq_variable_errors, postgresql_variable_errors).
 
 Private to the collection (the leading underscore). The role's argument
 validation checks a value without converting the variable: "6380" from
@@ -57,21 +57,31 @@ def has_line_break(value):
     return '\r' in value or '\n' in value
 
 
-def tls_source_errors(variables, prefix):
-    """With <prefix>_tls_enabled: a certificate of tls_certificates, or all three files.
+def declared_certificate_errors(variables, prefix):
+    """<prefix>_tls_certificate, when set, names a certificate of tls_certificates.
 
-    Reads <prefix>_tls_certificate, <prefix>_tls_cert_file, <prefix>_tls_key_file,
-    <prefix>_tls_ca_file and tls_certificates (a list of dicts with a name).
+    Reads <prefix>_tls_certificate and tls_certificates (a list of dicts with a name).
     """
     certificate = text(variables[prefix + '_tls_certificate'])
-    files = [prefix + suffix for suffix in ('_tls_cert_file', '_tls_key_file', '_tls_ca_file')]
     if not certificate:
-        if all(text(variables[name]) for name in files):
-            return []
-        return ['%s_tls_enabled: set %s_tls_certificate, or %s, %s and %s' % ((prefix, prefix) + tuple(files))]
+        return []
     certificates = variables['tls_certificates']
     if not isinstance(certificates, (list, tuple)):
         certificates = []
     if certificate in [cert.get('name') for cert in certificates if isinstance(cert, Mapping)]:
         return []
     return ['%s_tls_certificate: "%s" is not a certificate of tls_certificates' % (prefix, certificate)]
+
+
+def tls_source_errors(variables, prefix):
+    """With <prefix>_tls_enabled: a certificate of tls_certificates, or all three files.
+
+    Reads <prefix>_tls_certificate, <prefix>_tls_cert_file, <prefix>_tls_key_file,
+    <prefix>_tls_ca_file and tls_certificates (a list of dicts with a name).
+    """
+    if text(variables[prefix + '_tls_certificate']):
+        return declared_certificate_errors(variables, prefix)
+    files = [prefix + suffix for suffix in ('_tls_cert_file', '_tls_key_file', '_tls_ca_file')]
+    if all(text(variables[name]) for name in files):
+        return []
+    return ['%s_tls_enabled: set %s_tls_certificate, or %s, %s and %s' % ((prefix, prefix) + tuple(files))]

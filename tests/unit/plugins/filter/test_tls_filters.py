@@ -11,7 +11,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.aiquiz.ops.plugins.filter.tls import (
-    FilterModule, tls_certificate_errors, tls_certificates_normalised, tls_report, tls_rotation_reasons)
+    FilterModule, tls_certificate_errors, tls_certificates_normalised, tls_report, tls_rotation_reasons, tls_summary)
 
 UNITS = ['nginx', 'haproxy', 'postgresql', 'redis', 'rabbitmq']
 WEB = 'certificate "web" (tls_certificates[0])'
@@ -33,7 +33,7 @@ def errors(certs, **options):
 
 def test_filters_are_registered():
     assert set(FilterModule().filters()) == {'tls_certificate_errors', 'tls_certificates_normalised',
-                                             'tls_rotation_reasons', 'tls_report'}
+                                             'tls_rotation_reasons', 'tls_report', 'tls_summary'}
 
 
 @pytest.mark.parametrize('certs', [
@@ -344,3 +344,60 @@ def test_report_default_now_and_bad_time():
     assert tls_report([result('web', '29991231235959Z')], NAMES, [])['certificates'][0]['days_left'] > 0
     with pytest.raises(AnsibleFilterError, match='is not a time'):
         tls_report([], NAMES, [], now='2026-12-01')
+
+
+def host_report(rotated, unchanged, *expiries):
+    """A host's tls_report: its certificates named after their days left."""
+    return {'tls_report': {
+        'rotated': rotated, 'unchanged': unchanged,
+        'certificates': [{'name': name, 'serial': '1f', 'issuer': ROOT_CN, 'not_after': '20270101000000Z',
+                          'days_left': days} for name, days in expiries],
+        'next_expiry': None}}
+
+
+def test_summary_of_several_hosts():
+    hostvars = {
+        'edge1': host_report(['edge'], ['api'], ('edge', 89.5), ('api', 12.25)),
+        'app1': {'inventory_hostname': 'app1'},
+        'data1': host_report([], ['postgresql', 'redis'], ('postgresql', 40.0), ('redis', 3.0)),
+    }
+    assert tls_summary(['edge1', 'app1', 'data1'], hostvars) == {
+        'rotated': ['edge1: edge'],
+        'unchanged': ['edge1: api', 'data1: postgresql', 'data1: redis'],
+        'next_expiry': {'name': 'redis', 'serial': '1f', 'issuer': ROOT_CN, 'not_after': '20270101000000Z',
+                        'days_left': 3.0, 'host': 'data1'}}
+
+
+def test_summary_in_the_order_of_the_hosts_given():
+    hostvars = {'a': host_report(['x'], []), 'b': host_report(['y'], [])}
+    assert tls_summary(['b', 'a'], hostvars)['rotated'] == ['b: y', 'a: x']
+    # Hosts outside the list are not read.
+    assert tls_summary(['a'], hostvars)['rotated'] == ['a: x']
+
+
+def test_summary_first_of_equal_expiries():
+    hostvars = {'a': host_report([], ['x'], ('x', -0.5)), 'b': host_report([], ['y'], ('y', -0.5))}
+    assert tls_summary(['a', 'b'], hostvars)['next_expiry']['host'] == 'a'
+    assert tls_summary(['b', 'a'], hostvars)['next_expiry']['host'] == 'b'
+
+
+def test_summary_host_field_of_the_report_is_replaced():
+    hostvars = {'a': host_report([], [], ('x', 1.0))}
+    hostvars['a']['tls_report']['certificates'][0]['host'] = 'elsewhere'
+    assert tls_summary(['a'], hostvars)['next_expiry']['host'] == 'a'
+
+
+@pytest.mark.parametrize('hosts, hostvars', [
+    ([], {}),
+    (None, {}),
+    (['app1'], {'app1': {}}),
+    # A report of a host that read no certificate (check mode on a fresh host, every file missing).
+    (['a'], {'a': host_report([], [])}),
+])
+def test_summary_of_nothing(hosts, hostvars):
+    assert tls_summary(hosts, hostvars) == {'rotated': [], 'unchanged': [], 'next_expiry': None}
+
+
+def test_summary_report_not_a_dictionary():
+    with pytest.raises(AnsibleFilterError, match='the tls_report of a is not a dictionary'):
+        tls_summary(['a'], {'a': {'tls_report': 'rotated'}})

@@ -72,3 +72,16 @@ def tls_variables(certificate='', certificates=None, **files):
 ])
 def test_tls_source_errors(variables, errors):
     assert rv.tls_source_errors(variables, 'x') == errors
+
+
+@pytest.mark.parametrize('variables, errors', [
+    # No certificate named: nothing to check (the files are another role's rule).
+    ({'x_tls_certificate': '', 'tls_certificates': []}, []),
+    ({'x_tls_certificate': None, 'tls_certificates': None}, []),
+    ({'x_tls_certificate': 'web', 'tls_certificates': [{'name': 'db'}, {'name': 'web'}]}, []),
+    ({'x_tls_certificate': 'web', 'tls_certificates': []}, ['x_tls_certificate: "web" is not a certificate of tls_certificates']),
+    ({'x_tls_certificate': 'web', 'tls_certificates': [{}, 'web']},
+     ['x_tls_certificate: "web" is not a certificate of tls_certificates']),
+])
+def test_declared_certificate_errors(variables, errors):
+    assert rv.declared_certificate_errors(variables, 'x') == errors
