@@ -1,9 +1,10 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, aiquiz.ops maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters for blue-green and canary releases: canary_weights and colour_ports.
+"""Filters for blue-green and canary releases: canary_weights, colour_ports,
+colour_upstreams and colour_health_urls.
 
-Their documentation is in canary_weights.yml and colour_ports.yml beside this file.
+Their documentation is in the .yml file of the same name beside this file.
 """
 
 from __future__ import annotations
@@ -90,6 +91,72 @@ def colour_ports(colour, bases=None, offsets=None):
     return ports
 
 
+def _services(exposed, filter_name):
+    if not isinstance(exposed, list):
+        raise AnsibleFilterError('%s: the exposed services must be a list, got %r' % (filter_name, exposed))
+    for service in exposed:
+        if not isinstance(service, dict) or 'name' not in service:
+            raise AnsibleFilterError('%s: every exposed service must be a dictionary with a name, got %r'
+                                     % (filter_name, service))
+    return exposed
+
+
+def _port(ports, service, filter_name):
+    if service['name'] not in ports:
+        raise AnsibleFilterError('%s: ports has no port for service %r' % (filter_name, service['name']))
+    return ports[service['name']]
+
+
+def colour_upstreams(exposed, address, weights, ports, old_ports, old_colour):
+    """Servers of every edge upstream fed by one app host, for a pair of weights.
+
+    Each exposed service with an upstream gets the new colour's server and the
+    old colour's, at address; a weight of 0 leaves that server out (nginx
+    refuses weight=0), and so does the lack of an old colour.
+    """
+    name = 'colour_upstreams'
+    exposed = _services(exposed, name)
+    if not isinstance(weights, dict) or set(weights) != {'new', 'old'}:
+        raise AnsibleFilterError('%s: weights must be a dictionary {new, old}, got %r' % (name, weights))
+    if not isinstance(ports, dict) or not isinstance(old_ports, dict):
+        raise AnsibleFilterError('%s: ports and old_ports must be dictionaries' % name)
+    if not isinstance(old_colour, bool):
+        raise AnsibleFilterError('%s: old_colour must be true or false, got %r' % (name, old_colour))
+    new_weight = _integer('weights.new', weights['new'], name, 0)
+    old_weight = _integer('weights.old', weights['old'], name, 0)
+    upstreams = {}
+    for service in exposed:
+        if 'upstream' not in service:
+            continue
+        if service['upstream'] in upstreams:
+            raise AnsibleFilterError('%s: two services feed the upstream %r; each upstream has one service'
+                                     % (name, service['upstream']))
+        servers = []
+        if new_weight > 0:
+            servers.append({'address': address, 'weight': new_weight,
+                            'port': _port(ports, service, name)})
+        if old_weight > 0 and old_colour:
+            # No port on the old colour: 0, which nginx_backends refuses.
+            servers.append({'address': address, 'weight': old_weight,
+                            'port': old_ports.get(service['name'], 0)})
+        upstreams[service['upstream']] = servers
+    return upstreams
+
+
+def colour_health_urls(exposed, ports):
+    """URL the health gate probes on the app host for each exposed service of a colour."""
+    name = 'colour_health_urls'
+    exposed = _services(exposed, name)
+    if not isinstance(ports, dict):
+        raise AnsibleFilterError('%s: ports must be a dictionary' % name)
+    urls = []
+    for service in exposed:
+        port = _port(ports, service, name)
+        path = service.get('health_path')
+        urls.append('http://127.0.0.1:%s%s' % (port, '/readyz' if path is None else path))
+    return urls
+
+
 def _fmt(value):
     return ('%.4f' % value).rstrip('0').rstrip('.')
 
@@ -100,4 +167,6 @@ class FilterModule:
         return {
             'canary_weights': canary_weights,
             'colour_ports': colour_ports,
+            'colour_upstreams': colour_upstreams,
+            'colour_health_urls': colour_health_urls,
         }

@@ -10,7 +10,8 @@ from ansible.errors import AnsibleError, AnsibleFilterError
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 
-from ansible_collections.aiquiz.ops.plugins.filter.canary import canary_weights, colour_ports
+from ansible_collections.aiquiz.ops.plugins.filter.canary import (
+    canary_weights, colour_health_urls, colour_ports, colour_upstreams)
 
 
 @pytest.mark.parametrize('percent, hosts, scale, expected', [
@@ -87,6 +88,94 @@ def test_colour_ports_errors(args, message):
     assert str(error.value) == message
 
 
+WEB = {'name': 'web', 'port': 3000, 'upstream': 'quiz_web'}
+API = {'name': 'api', 'port': 8000, 'offset': 1, 'upstream': 'quiz_api', 'health_path': '/healthz'}
+WORKER = {'name': 'worker', 'port': 9000, 'offset': 2}   # exposed, feeds no upstream
+GREEN = {'web': 8020, 'api': 8021, 'worker': 8022}
+BLUE = {'web': 8010, 'api': 8011, 'worker': 8012}
+
+
+def servers(*pairs):
+    return [{'address': '10.0.0.5', 'weight': weight, 'port': port} for port, weight in pairs]
+
+
+@pytest.mark.parametrize('exposed, weights, old_colour, expected', [
+    ([WEB], {'new': 20, 'old': 80}, True, {'quiz_web': servers((8020, 20), (8010, 80))}),
+    ([WEB, API, WORKER], {'new': 100, 'old': 0}, True,
+     {'quiz_web': servers((8020, 100)), 'quiz_api': servers((8021, 100))}),
+    ([WEB, API], {'new': 0, 'old': 100}, True,
+     {'quiz_web': servers((8010, 100)), 'quiz_api': servers((8011, 100))}),
+    ([WEB], {'new': 90, 'old': 10}, False, {'quiz_web': servers((8020, 90))}),
+    # Nothing left: the upstream gets no server from this host.
+    ([WEB], {'new': 0, 'old': 100}, False, {'quiz_web': []}),
+    ([WEB], {'new': 0, 'old': 0}, True, {'quiz_web': []}),
+    ([WORKER], {'new': 100, 'old': 0}, True, {}),
+    ([], {'new': 100, 'old': 0}, True, {}),
+    # Values from extra vars and "{{ }}" in task vars arrive as strings.
+    ([WEB], {'new': '90', 'old': '10'}, True, {'quiz_web': servers((8020, 90), (8010, 10))}),
+    ([WEB], {'new': 90.0, 'old': 10.0}, True, {'quiz_web': servers((8020, 90), (8010, 10))}),
+])
+def test_colour_upstreams(exposed, weights, old_colour, expected):
+    assert colour_upstreams(exposed, '10.0.0.5', weights, GREEN, BLUE, old_colour) == expected
+
+
+def test_colour_upstreams_keeps_the_order_of_the_services():
+    upstreams = colour_upstreams([API, WORKER, WEB], '10.0.0.5', {'new': 1, 'old': 0}, GREEN, {}, False)
+    assert list(upstreams) == ['quiz_api', 'quiz_web']
+
+
+def test_colour_upstreams_old_port_missing_is_zero():
+    # nginx_backends refuses port 0 and names the upstream: no silent default.
+    assert colour_upstreams([WEB, API], '10.0.0.5', {'new': 0, 'old': 5}, GREEN, {'web': 8010}, True) == {
+        'quiz_web': servers((8010, 5)), 'quiz_api': servers((0, 5))}
+
+
+def test_colour_upstreams_no_new_port_needed_at_weight_zero():
+    assert colour_upstreams([WEB], '10.0.0.5', {'new': 0, 'old': 5}, {}, BLUE, True) == {
+        'quiz_web': servers((8010, 5))}
+
+
+@pytest.mark.parametrize('args, message', [
+    (([WEB, dict(API, upstream='quiz_web')], {'new': 1, 'old': 0}, GREEN, BLUE, True),
+     "colour_upstreams: two services feed the upstream 'quiz_web'; each upstream has one service"),
+    (([WEB], {'new': 1, 'old': 0}, {'api': 8021}, BLUE, True), "colour_upstreams: ports has no port for service 'web'"),
+    (([WEB], {'new': -1, 'old': 0}, GREEN, BLUE, True), 'colour_upstreams: weights.new must be a whole number >= 0, got -1'),
+    (([WEB], {'new': 1, 'old': 'x'}, GREEN, BLUE, True), "colour_upstreams: weights.old must be a number, got 'x'"),
+    (([WEB], {'new': 1.5, 'old': 0}, GREEN, BLUE, True), 'colour_upstreams: weights.new must be a whole number >= 0, got 1.5'),
+    (([WEB], {'new': 1}, GREEN, BLUE, True), "colour_upstreams: weights must be a dictionary {new, old}, got {'new': 1}"),
+    (([WEB], {'new': 1, 'old': 0}, GREEN, BLUE, 'blue'), "colour_upstreams: old_colour must be true or false, got 'blue'"),
+    (([WEB], {'new': 1, 'old': 0}, GREEN, None, True), 'colour_upstreams: ports and old_ports must be dictionaries'),
+    ((WEB, {'new': 1, 'old': 0}, GREEN, BLUE, True), 'colour_upstreams: the exposed services must be a list'),
+    (([{'upstream': 'quiz_web'}], {'new': 1, 'old': 0}, GREEN, BLUE, True),
+     "colour_upstreams: every exposed service must be a dictionary with a name, got {'upstream': 'quiz_web'}"),
+    (([WEB, 'worker'], {'new': 1, 'old': 0}, GREEN, BLUE, True),
+     "colour_upstreams: every exposed service must be a dictionary with a name, got 'worker'"),
+])
+def test_colour_upstreams_errors(args, message):
+    exposed, weights, ports, old_ports, old_colour = args
+    with pytest.raises(AnsibleFilterError) as error:
+        colour_upstreams(exposed, '10.0.0.5', weights, ports, old_ports, old_colour)
+    assert str(error.value).startswith(message)
+
+
+def test_colour_health_urls():
+    assert colour_health_urls([WEB, API, WORKER], GREEN) == [
+        'http://127.0.0.1:8020/readyz', 'http://127.0.0.1:8021/healthz', 'http://127.0.0.1:8022/readyz']
+    assert colour_health_urls([], GREEN) == []
+
+
+@pytest.mark.parametrize('args, message', [
+    (([WEB, API], {'web': 8020}), "colour_health_urls: ports has no port for service 'api'"),
+    (([WEB], None), 'colour_health_urls: ports must be a dictionary'),
+    ((None, GREEN), 'colour_health_urls: the exposed services must be a list, got None'),
+    ((['web'], GREEN), "colour_health_urls: every exposed service must be a dictionary with a name, got 'web'"),
+])
+def test_colour_health_urls_errors(args, message):
+    with pytest.raises(AnsibleFilterError) as error:
+        colour_health_urls(*args)
+    assert str(error.value) == message
+
+
 def test_filters_in_a_template():
     templar = Templar(loader=DataLoader(), variables={'app_hosts': ['app1', 'app2']})
     rendered = templar.template(trust_as_template(
@@ -94,3 +183,15 @@ def test_filters_in_a_template():
     assert rendered == "{'new': 20, 'old': 80} {'api': 8021, 'web': 8020}"
     with pytest.raises(AnsibleError, match='60% of all traffic cannot go to the new colour on one host of 2'):
         templar.template(trust_as_template('{{ 60 | aiquiz.ops.canary_weights(2) }}'))
+
+
+def test_switch_filters_in_a_template():
+    templar = Templar(loader=DataLoader(), variables={
+        'exposed': [WEB, WORKER], 'backend': '10.0.0.5', 'weights': {'new': trust_as_template('{{ 90 }}'), 'old': '10'},
+        'old_project': 'quiz_1-0-0_blue'})
+    rendered = templar.template(trust_as_template(
+        "{{ exposed | aiquiz.ops.colour_upstreams(backend, weights, 'green' | aiquiz.ops.colour_ports, "
+        "'blue' | aiquiz.ops.colour_ports, old_project | length > 0) }}"))
+    assert rendered == {'quiz_web': servers((8020, 90), (8010, 10))}
+    assert templar.template(trust_as_template("{{ exposed | aiquiz.ops.colour_health_urls({'web': 8020, 'worker': 8022}) }}")) == [
+        'http://127.0.0.1:8020/readyz', 'http://127.0.0.1:8022/readyz']
