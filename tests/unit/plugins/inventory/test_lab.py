@@ -527,8 +527,8 @@ def test_an_ssh_connection_without_files_leaves_keys_and_host_checking_to_ssh():
     assert 'ansible_ssh_private_key_file' not in hostvars and 'ansible_ssh_common_args' not in hostvars
 
 
-def test_the_connection_comes_from_the_environment_and_ssh_paths_from_the_config_file(engine, enabled, tmp_path,
-                                                                                       monkeypatch):
+def test_the_connection_comes_from_the_environment_and_ssh_paths_from_the_config_file(
+        engine, enabled, tmp_path, monkeypatch):
     monkeypatch.setenv('AIQUIZ_LAB_CONNECTION', 'ssh')
     manager = load(write_config(tmp_path, 'docker_host: %s\nssh_private_key_file: keys/id\n'
                                 'ssh_known_hosts_file: keys/known_hosts\n' % engine.url))
