@@ -53,7 +53,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=1, help="rounds of the three modes (default 1)")
     args = parser.parse_args()
-    subprocess.run([sys.executable, os.path.join(ROOT, "tests", "lab", "labctl.py"), "ssh"], check=True)
+    # stdout is the JSON document alone.
+    subprocess.run([sys.executable, os.path.join(ROOT, "tests", "lab", "labctl.py"), "ssh"], check=True,
+                   stdout=subprocess.DEVNULL)
     # One warm-up over SSH: the first connection of each host opens its ControlPersist master.
     golive(MODES["ssh_ours"])
     runs = {mode: [] for mode in MODES}
