@@ -29,7 +29,7 @@ def systemd_has_cap_sys_time(host):
 
 
 def test_packages_installed_and_removed(host):
-    for name in ("ca-certificates", "curl", "less", "chrony", "tzdata", "unattended-upgrades", "sudo"):
+    for name in ("ca-certificates", "curl", "less", "chrony", "tzdata", "unattended-upgrades", "sudo", "acl"):
         assert host.package(name).is_installed, name
     assert not host.package("telnet").is_installed
 
