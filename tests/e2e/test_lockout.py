@@ -32,7 +32,8 @@ def over_ssh(golive, tmp_path_factory):
     key = tmp / "id_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     # sshusers: the only group the lab's sshd admits (hardening_ssh_allow_groups).
-    setup = ("id -u {u} >/dev/null 2>&1 || useradd -m -s /bin/bash -G sshusers {u}; "
+    # A user left by an interrupted run is reused: its membership is set again.
+    setup = ("id -u {u} >/dev/null 2>&1 || useradd -m -s /bin/bash {u}; usermod -a -G sshusers {u}; "
              "install -d -m 0700 -o {u} -g {u} /home/{u}/.ssh; "
              "cat > /home/{u}/.ssh/authorized_keys; chown {u}: /home/{u}/.ssh/authorized_keys; "
              "chmod 0600 /home/{u}/.ssh/authorized_keys; "
@@ -59,8 +60,9 @@ def test_golive_refuses_a_run_that_would_lock_the_controller_out(over_ssh):
     # The chain and the file, not the whole table: its SSH meter counts this run's connections.
     before = [lab_exec("mon1", "nft", "-s", "list", "chain", "inet", "aiquiz_filter", "input").stdout,
               lab_exec("mon1", "cat", "/etc/nftables.d/aiquiz.nft").stdout]
+    # ssh-admins: a group the controller's user is not in (the lab admits sshusers).
     extra = dict(over_ssh["vars"], firewall_admin_networks=["192.0.2.0/24"], firewall_ssh_port=2222,
-                 hardening_ssh_allow_groups=["sshusers"])
+                 hardening_ssh_allow_groups=["ssh-admins"])
     rc, out = ssh_run("playbooks/go-live.yml", extra)
     assert rc == 2, out[-3000:]
     assert "PREFLIGHT FAILED: nothing was changed" in out
