@@ -55,6 +55,34 @@ def test_golive_over_ssh_as_production_changes_nothing(lab, golive):
     (ROOT / "tests" / "output" / "golive-ssh.json").write_text(json.dumps({"golive_idempotent_over_ssh_seconds": took}))
 
 
+def test_a_host_whose_ssh_key_is_not_the_known_one_is_refused(lab, golive, tmp_path):
+    """A host answering with another key (a swapped or impersonated host) is never logged into."""
+    proc = subprocess.run([sys.executable, "tests/lab/labctl.py", "ssh"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    known = (ROOT / ".cache" / "lab-ssh" / "known_hosts").read_text(encoding="utf-8").splitlines()
+    address = lab_exec("mon1", "hostname", "-I").stdout.split()[0]
+    other = lab_exec("edge1", "cat", "/etc/ssh/ssh_host_ed25519_key.pub").stdout.split()[:2]
+    forged = [line if line.split()[0] != address else "%s %s %s" % (address, other[0], other[1]) for line in known]
+    assert forged != known
+    (tmp_path / "known_hosts").write_text("\n".join(forged) + "\n", encoding="utf-8")
+
+    def ping(known_hosts):
+        args = "-o StrictHostKeyChecking=yes -o UserKnownHostsFile=%s" % known_hosts
+        return subprocess.run(["ansible", "-i", "inventories/lab", "mon1", "-m", "ansible.builtin.ping",
+                               "-e", json.dumps({"ansible_ssh_common_args": args})],
+                              # A fresh connection each time: a ControlPersist master skips the key check.
+                              cwd=ROOT, env=ansible_env(AIQUIZ_LAB_CONNECTION="ssh", ANSIBLE_SSH_ARGS="-o ControlMaster=no"),
+                              capture_output=True, text=True,
+                              timeout=120, check=False)
+
+    good = ping(ROOT / ".cache" / "lab-ssh" / "known_hosts")
+    assert good.returncode == 0, good.stdout + good.stderr
+    bad = ping(tmp_path / "known_hosts")
+    assert bad.returncode != 0
+    assert "UNREACHABLE" in bad.stdout and "Host key verification failed" in bad.stdout + bad.stderr, bad.stdout
+
+
 def test_missing_required_variable_stops_golive_in_preflight(lab):
     run = run_playbook("playbooks/go-live.yml", "-e", "aiquiz_public_hostname=", json_output=False)
     assert run.rc == 2, run.explain()

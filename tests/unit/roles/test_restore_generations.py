@@ -6,14 +6,10 @@ role's own checks, run by ansible-playbook on localhost, before anything is touc
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
+from conftest import run_local_play
+
 SECRET = 'retired-cipher-canary-7d1e'
 PLAY = '''- hosts: localhost
   gather_facts: false
@@ -25,20 +21,13 @@ PLAY = '''- hosts: localhost
 
 
 def validate(tmp_path, **extra):
-    (tmp_path / 'play.yml').write_text(PLAY)
     variables = {'restore_targets': [{'name': 'local', 'type': 'local', 'path': '/var/backups/aiquiz'},
                                      {'name': 's3', 'type': 's3', 'bucket': 'b'}],
                  'restore_passphrase': 'a passphrase of the backups',
                  'restore_pgbackrest_generation': 2,
-                 'restore_pgbackrest_retired': [{'generation': 1, 'cipher_pass': SECRET}],
-                 'ansible_python_interpreter': sys.executable}
+                 'restore_pgbackrest_retired': [{'generation': 1, 'cipher_pass': SECRET}]}
     variables.update(extra)
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_NOCOLOR='1',
-               AIQUIZ_AUDIT_DIR=str(tmp_path / 'audit'))
-    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', 'localhost,',
-                           '-c', 'local', '-e', json.dumps(variables), str(tmp_path / 'play.yml')],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=180, check=False)
-    return proc.returncode, proc.stdout + proc.stderr
+    return run_local_play(tmp_path, PLAY, variables, timeout=180)
 
 
 @pytest.mark.parametrize('restore_from, kind', [('s3.g9', 'postgresql'), ('s3.g1', 'redis'), ('nas.g1', 'postgresql')])

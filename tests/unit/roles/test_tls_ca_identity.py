@@ -8,15 +8,11 @@ own-CA and trust tasks, run by ansible-playbook on localhost."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
+from conftest import run_local_play
+
 PASSPHRASE = 'ca-passphrase-canary-41f0'
 PLAY = '''- hosts: localhost
   gather_facts: false
@@ -32,20 +28,13 @@ PLAY = '''- hosts: localhost
 
 
 def run(tmp_path, env=None, **extra):
-    (tmp_path / 'play.yml').write_text(PLAY)
     variables = {'_tls_certs': [{'name': 'x', 'issuer': 'own_ca'}], 'tls_ca_passphrase': PASSPHRASE,
-                 'ansible_python_interpreter': sys.executable, 'ansible_become': False}
+                 'ansible_become': False}
     variables.update(extra)
-    run_env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_NOCOLOR='1',
-                   AIQUIZ_AUDIT_DIR=str(tmp_path / 'audit'), HOME=str(tmp_path / 'home'))
-    run_env.pop('AIQUIZ_TLS_CA_DIR', None)
-    run_env.update(env or {})
-    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', 'localhost,',
-                           '-c', 'local', '-e', json.dumps(variables), str(tmp_path / 'play.yml')],
-                          cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=300, check=False)
-    out = proc.stdout + proc.stderr
+    rc, out = run_local_play(tmp_path, PLAY, variables,
+                             env=dict({'HOME': str(tmp_path / 'home'), 'AIQUIZ_TLS_CA_DIR': None}, **(env or {})))
     assert PASSPHRASE not in out
-    return proc.returncode, ' '.join(out.split())
+    return rc, ' '.join(out.split())
 
 
 def fingerprint(ca_dir):
