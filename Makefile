@@ -24,7 +24,7 @@ lab-down: ## remove the lab's hosts, network and volumes
 lab-status: ## show the lab's hosts
 	@python3 tests/lab/labctl.py status
 
-lab-ssh: ## the lab key and the hosts' SSH keys (known_hosts) for AIQUIZ_LAB_CONNECTION=ssh (after a go-live)
+lab-ssh: ## give the hosts sshd and the deploy user again and rewrite known_hosts (lab-up does it)
 	@python3 tests/lab/labctl.py ssh
 
 lab-workloads: lab-up ## build the sample workload's images and push them to the lab registry

@@ -20,10 +20,10 @@ description:
   - When O(docker_host) is not the default, the hosts also get the variable that points their connection at the same
     engine, C(ansible_docker_extra_args) (C(-H <docker_host>)) for P(community.docker.docker#connection) or
     C(ansible_docker_docker_host) for P(community.docker.docker_api#connection).
-  - With an SSH O(connection), C(ansible_host) is the container's address on O(ssh_network) and the hosts also get
-    C(ansible_user), C(ansible_become), C(ansible_ssh_private_key_file) and C(ansible_ssh_common_args) (strict host
-    key checking against O(ssh_known_hosts_file)). The hosts must run sshd and know the user and key first; the
-    lab's first go-live runs over the Docker connection (the base and hardening roles create both).
+  - With an SSH O(connection) (the default), C(ansible_host) is the container's address on O(ssh_network) and the
+    hosts also get C(ansible_user), C(ansible_become), C(ansible_ssh_private_key_file) and C(ansible_ssh_common_args)
+    (strict host key checking against O(ssh_known_hosts_file)). The hosts must run sshd and know the user and key
+    first, as a cloud image's first boot gives them; C(labctl up) does that for the lab.
   - Uses a YAML configuration file whose name ends with C(aiquiz_lab.yml) or C(aiquiz_lab.yaml).
 author:
   - aiquiz.ops maintainers (!UNKNOWN)
@@ -61,9 +61,10 @@ options:
       - Value of C(ansible_connection) for every host.
       - V(ssh) (or V(ansible.builtin.ssh)) reaches each host as production does, at its address on O(ssh_network),
         as O(ssh_user) with O(ssh_private_key_file), becoming root with sudo; the host keys are checked against
-        O(ssh_known_hosts_file) when it is set.
+        O(ssh_known_hosts_file) when it is set. C(labctl up) gives every lab host sshd, the user and the key.
+      - V(community.docker.docker) reaches each container with C(docker exec) instead.
     type: str
-    default: community.docker.docker
+    default: ssh
     env:
       - name: AIQUIZ_LAB_CONNECTION
   ssh_network:
@@ -114,15 +115,16 @@ options:
 EXAMPLES = r"""
 ---
 # aiquiz_lab.yml: the lab started by `make lab-up`, on the local Docker engine,
-# without the lab's helper hosts
+# without the lab's helper hosts, reached with docker exec
 plugin: aiquiz.ops.lab
 exclude_groups: [lab_helpers]
+connection: community.docker.docker
 
 ---
-# The same lab over SSH (or AIQUIZ_LAB_CONNECTION=ssh with the first example)
+# The same lab over SSH, as the lab's own inventory does
+# (AIQUIZ_LAB_CONNECTION=community.docker.docker switches it to docker exec)
 plugin: aiquiz.ops.lab
 exclude_groups: [lab_helpers]
-connection: ssh
 ssh_network: aiquiz-lab
 ssh_user: deploy
 ssh_private_key_file: ../../.cache/lab-ssh/id_ed25519

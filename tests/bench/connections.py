@@ -3,8 +3,8 @@ runs, against the same run under Ansible's defaults and over docker exec.
 
 python3 tests/bench/connections.py [--runs N]
 
-Needs the lab after a go-live (`make go-live`): the deploy user and sshd
-exist there. Writes the lab's known_hosts (`labctl ssh`), then times, in one
+Needs the lab after a go-live (`make go-live`). Writes the lab's
+known_hosts (`labctl ssh`), then times, in one
 run and in turns (N rounds of each), playbooks/go-live.yml with
   - ssh_ours:      AIQUIZ_LAB_CONNECTION=ssh and ansible.cfg as shipped
                    (pipelining, ControlPersist 60 s, forks 20);
@@ -31,7 +31,7 @@ MODES = {
     "ssh_ours": {"AIQUIZ_LAB_CONNECTION": "ssh"},
     "ssh_defaults": {"AIQUIZ_LAB_CONNECTION": "ssh", "ANSIBLE_PIPELINING": "False",
                      "ANSIBLE_SSH_ARGS": "-o ControlMaster=no", "ANSIBLE_FORKS": "5"},
-    "docker_ours": {},
+    "docker_ours": {"AIQUIZ_LAB_CONNECTION": "community.docker.docker"},
 }
 
 

@@ -365,7 +365,10 @@ def cmd_up(_args):
     deadline = time.monotonic() + 90
     for host in topo["hosts"]:
         wait_running(container_name(topo, host), deadline)
-    print("lab %s: %d hosts up (%d started)" % (topo["lab"], len(topo["hosts"]), len(started)))
+    provision_ssh(topo)
+    write_known_hosts(topo)
+    print("lab %s: %d hosts up (%d started), reached over SSH as deploy (%s)"
+          % (topo["lab"], len(topo["hosts"]), len(started), SSH_KNOWN_HOSTS))
 
 
 SSH_DIR = os.path.join(ROOT, ".cache", "lab-ssh")
@@ -374,24 +377,71 @@ SSH_KNOWN_HOSTS = os.path.join(SSH_DIR, "known_hosts")
 
 
 def ensure_ssh_key():
-    """The lab's SSH key on the controller (once): the lab inventory gives its public half to the
-    deploy user (base_users) and reaches the hosts with it when AIQUIZ_LAB_CONNECTION=ssh."""
+    """The lab's SSH key on the controller (once): `up` gives its public half to each host's deploy
+    user, the lab inventory reaches the hosts with it (and base_users keeps it there)."""
     if not os.path.exists(SSH_KEY):
         os.makedirs(SSH_DIR, mode=0o700, exist_ok=True)
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "aiquiz lab", "-f", SSH_KEY])
     return SSH_KEY
 
 
-def cmd_ssh(_args):
-    """The lab key, and a known_hosts file of every platform host's SSH host key, read through the
+# What a cloud image's first boot (cloud-init) gives a production host: sshd
+# with its own host keys, an admin user holding the operator's key, sudo.
+# Run through the engine once per host; what the roles manage afterwards
+# (sshd_config, the deploy user, its sudoers file) is theirs, so nothing here
+# rewrites a file that exists.
+PROVISION_SCRIPT = r"""
+set -eu
+export DEBIAN_FRONTEND=noninteractive
+if [ ! -x /usr/sbin/sshd ]; then
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends openssh-server >/dev/null
+fi
+getent group sshusers >/dev/null || groupadd sshusers
+id deploy >/dev/null 2>&1 || useradd --create-home --shell /bin/bash deploy
+usermod -a -G sshusers deploy
+install -d -m 0700 -o deploy -g deploy /home/deploy/.ssh
+touch /home/deploy/.ssh/authorized_keys
+grep -qxF "$LAB_KEY" /home/deploy/.ssh/authorized_keys || printf '%s\n' "$LAB_KEY" >> /home/deploy/.ssh/authorized_keys
+chown deploy:deploy /home/deploy/.ssh/authorized_keys
+chmod 0600 /home/deploy/.ssh/authorized_keys
+if [ ! -e /etc/sudoers.d/60-aiquiz-deploy ]; then
+    printf 'deploy ALL=(ALL:ALL) NOPASSWD: ALL\n' > /etc/sudoers.d/60-aiquiz-deploy
+    chmod 0440 /etc/sudoers.d/60-aiquiz-deploy
+fi
+systemctl enable --now ssh.service >/dev/null 2>&1
+systemctl is-active --quiet ssh.service
+"""
+
+
+def platform_hosts(topo):
+    return [h for h in topo["hosts"] if "lab_helpers" not in h["groups"]]
+
+
+def provision_ssh(topo):
+    """sshd, the deploy user and the lab key on every platform host, side by side."""
+    with open(ensure_ssh_key() + ".pub", encoding="utf-8") as handle:
+        key = handle.read().strip()
+
+    def one(host):
+        name = container_name(topo, host)
+        proc = docker("exec", "-e", "LAB_KEY=" + key, name, "sh", "-c", PROVISION_SCRIPT, check=False)
+        if proc.returncode != 0:
+            return "%s: %s" % (host["name"], (proc.stderr or proc.stdout).strip()[-400:])
+        return None
+
+    hosts = platform_hosts(topo)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(len(hosts), 1)) as pool:
+        errors = [e for e in pool.map(one, hosts) if e]
+    if errors:
+        raise LabError("could not give the hosts sshd and the deploy user: " + "; ".join(errors))
+
+
+def write_known_hosts(topo):
+    """A known_hosts file of every platform host's SSH host key, read through the
     Docker engine (a channel the lab trusts), so that SSH checks the keys strictly."""
-    require_engine()
-    ensure_ssh_key()
-    topo = load_topology()
     lines, missing = [], []
-    for host in topo["hosts"]:
-        if "lab_helpers" in host["groups"]:
-            continue
+    for host in platform_hosts(topo):
         name = container_name(topo, host)
         key = docker("exec", name, "cat", "/etc/ssh/ssh_host_ed25519_key.pub", check=False)
         address = docker("inspect", "-f", "{{(index .NetworkSettings.Networks %s).IPAddress}}" % json.dumps(topo["network"]),
@@ -401,14 +451,23 @@ def cmd_ssh(_args):
             continue
         keytype, blob = key.stdout.split()[:2]
         lines.append("%s %s %s" % (address, keytype, blob))
+    os.makedirs(SSH_DIR, mode=0o700, exist_ok=True)
     tmp = SSH_KNOWN_HOSTS + ".tmp"
     with open(tmp, "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
     os.replace(tmp, SSH_KNOWN_HOSTS)
-    print("lab ssh: key %s, %d host keys in %s" % (SSH_KEY, len(lines), SSH_KNOWN_HOSTS))
     if missing:
-        raise LabError("no SSH host key on %s yet: run go-live (the hardening role installs sshd) first"
-                       % ", ".join(missing))
+        raise LabError("no SSH host key on %s: run `labctl up` (it gives each host sshd)" % ", ".join(missing))
+    return len(lines)
+
+
+def cmd_ssh(_args):
+    """The lab key and the known_hosts file again (after a host's sshd was rebuilt by hand)."""
+    require_engine()
+    topo = load_topology()
+    provision_ssh(topo)
+    count = write_known_hosts(topo)
+    print("lab ssh: key %s, %d host keys in %s" % (SSH_KEY, count, SSH_KNOWN_HOSTS))
 
 
 def cmd_down(args, topo=None):
@@ -668,7 +727,7 @@ def main(argv=None):
     sub.add_parser("up", help="start the lab hosts")
     down = sub.add_parser("down", help="remove the lab hosts, their network and volumes")
     down.add_argument("--keep-volumes", action="store_true")
-    sub.add_parser("ssh", help="the lab's SSH key and a known_hosts file of the hosts' keys (AIQUIZ_LAB_CONNECTION=ssh)")
+    sub.add_parser("ssh", help="give the hosts sshd and the deploy user again, rewrite known_hosts (`up` does both)")
     status = sub.add_parser("status", help="show the lab hosts")
     status.add_argument("--json", action="store_true")
     registry = sub.add_parser("registry", help="install and start docker-registry on the lab's registry host")

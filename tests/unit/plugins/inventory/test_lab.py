@@ -330,7 +330,7 @@ def test_verify_file_missing(tmp_path):
 
 
 def test_inventory_from_engine(engine, enabled, tmp_path):
-    config = write_config(tmp_path, 'docker_host: %s\nlab: aiquiz\n' % engine.url)
+    config = write_config(tmp_path, 'docker_host: %s\nlab: aiquiz\nconnection: community.docker.docker\n' % engine.url)
     manager = load(config)
     inventory = manager._inventory  # pylint: disable=protected-access
     assert sorted(manager.hosts) == ['app1', 'app2', 'data1', 'edge1', 'mon1']
@@ -529,10 +529,16 @@ def test_an_ssh_connection_without_files_leaves_keys_and_host_checking_to_ssh():
 
 def test_the_connection_comes_from_the_environment_and_ssh_paths_from_the_config_file(
         engine, enabled, tmp_path, monkeypatch):
-    monkeypatch.setenv('AIQUIZ_LAB_CONNECTION', 'ssh')
-    manager = load(write_config(tmp_path, 'docker_host: %s\nssh_private_key_file: keys/id\n'
-                                'ssh_known_hosts_file: keys/known_hosts\n' % engine.url))
-    hostvars = manager.get_host('edge1').get_vars()
+    monkeypatch.delenv('AIQUIZ_LAB_CONNECTION', raising=False)
+    config = write_config(tmp_path, 'docker_host: %s\nssh_private_key_file: keys/id\n'
+                          'ssh_known_hosts_file: keys/known_hosts\n' % engine.url)
+    hostvars = load(config).get_host('edge1').get_vars()
+    # SSH unless the environment says otherwise, as production hosts are reached.
     assert hostvars['ansible_connection'] == 'ssh'
     assert hostvars['ansible_ssh_private_key_file'] == str(tmp_path / 'keys' / 'id')
     assert str(tmp_path / 'keys' / 'known_hosts') in hostvars['ansible_ssh_common_args']
+    monkeypatch.setenv('AIQUIZ_LAB_CONNECTION', 'community.docker.docker')
+    hostvars = load(config).get_host('edge1').get_vars()
+    assert hostvars['ansible_connection'] == 'community.docker.docker'
+    assert hostvars['ansible_host'] == 'aiquiz-lab-edge1'
+    assert 'ansible_ssh_common_args' not in hostvars
