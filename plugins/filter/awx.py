@@ -72,8 +72,8 @@ def awx_survey_spec(template):
     seen = set()
     for question in spec:
         if question['variable'] in seen:
-            raise AnsibleFilterError('job template %r: variable %s is asked twice' % (template['name'],
-                                                                                        question['variable']))
+            raise AnsibleFilterError('job template %r: variable %s is asked twice'
+                                     % (template['name'], question['variable']))
         seen.add(question['variable'])
     return {'name': template['name'], 'description': template.get('description', ''), 'spec': spec}
 

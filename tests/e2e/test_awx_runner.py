@@ -73,8 +73,8 @@ def vaulted_vars(tmp_path_factory):
 
 
 @pytest.mark.parametrize("template", DEFS["awx_job_templates"], ids=[t["name"] for t in DEFS["awx_job_templates"]])
-def test_job_template_runs_through_ansible_runner_as_awx_does(lab, golive, template, vaulted_vars, tmp_path,
-                                                             monkeypatch):
+def test_job_template_runs_through_ansible_runner_as_awx_does(
+        lab, golive, template, vaulted_vars, tmp_path, monkeypatch):
     # AWX runs in the project's checkout and reads its ansible.cfg from there.
     monkeypatch.delenv("ANSIBLE_CONFIG", raising=False)
     monkeypatch.setenv("PATH", str(ROOT / ".venv" / "bin") + os.pathsep + os.environ.get("PATH", ""))

@@ -61,7 +61,7 @@ def role_options(role):
 
 def module_doc(name):
     """DOCUMENTATION of an awx.awx module, from the installed collection."""
-    import ansible_collections.awx.awx.plugins.modules as modules  # pylint: disable=import-outside-toplevel
+    from ansible_collections.awx.awx.plugins import modules  # pylint: disable=import-outside-toplevel
     path = os.path.join(os.path.dirname(modules.__file__), name + '.py')
     with open(path, encoding='utf-8') as fh:
         tree = ast.parse(fh.read())
