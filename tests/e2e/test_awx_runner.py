@@ -3,28 +3,38 @@ ansible-runner, in a private data directory, with the project checked out, the s
 defaults and answers as extra variables, a vault credential answered at the prompt, no
 terminal. Each must end `successful`, with events for each host its playbook targets, and
 with the audit trail and the job's output among its artifacts; the vault password appears in
-none of them. Templates marked check_on_test (rollback, restore, drill) run as check jobs:
-a real run would replace the lab's live state that the other tests rely on."""
+none of them. Templates marked check_on_test (restore, drill) run as check jobs: a real run
+would replace the lab's live state that the other tests rely on (test_disaster.py runs both
+for real). Deploy takes 1.1.0 for real and rollback brings 1.0.0 back for real, through the edge,
+while users' requests run through it: every one of them must be answered 200."""
 
+import collections
 import json
 import os
 import pathlib
+import ssl
 import subprocess
+import threading
+import urllib.error
+import urllib.request
 
 import ansible_runner
 import pytest
 import yaml
 
-from helpers import ROOT, ansible_env
+from helpers import ROOT, ansible_env, run_playbook
 
 DEFS = yaml.safe_load((ROOT / "playbooks" / "vars" / "awx.yml").read_text(encoding="utf-8"))
 WORKLOAD = yaml.safe_load((ROOT / "inventories" / "lab" / "group_vars" / "app" / "workload.yml").read_text())
 VAULT_PASSWORD = "awx-runner-test-vault-password"
+LIVE_RELEASE = WORKLOAD["compose_app_release"]
+NEXT_RELEASE = "1.1.0"  # built by `labctl workloads` beside 1.0.0
 # What an operator types into the required survey fields, for the lab.
 ANSWERS = {
-    "aiquiz deploy": {"compose_app_release": WORKLOAD["compose_app_release"]},
+    "aiquiz deploy": {"compose_app_release": NEXT_RELEASE},
     "aiquiz restore": {"restore_host": "data1", "restore_kind": "redis"},
-    "aiquiz dr-drill": {"dr_drill_source": "data1", "dr_drill_host": "data1"},
+    # A check job: it reads data1's archiver and says what it would restore onto mon1.
+    "aiquiz dr-drill": {"dr_drill_source": "data1", "dr_drill_host": "mon1"},
 }
 # The hosts each template's playbook must have reported events for.
 HOSTS = {
@@ -72,6 +82,52 @@ def vaulted_vars(tmp_path_factory):
     return plain
 
 
+def releases_served(samples=20):
+    """The releases the platform answers /version with through the edge."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # the path through the edge is under test, not its chain
+    seen = set()
+    for _sample in range(samples):
+        req = urllib.request.Request("https://127.0.0.1:8443/version", headers={"Host": "quiz.aiquiz.lab"})
+        with urllib.request.urlopen(req, timeout=5, context=ctx) as resp:
+            seen.add(json.loads(resp.read())["release"])
+    return seen
+
+
+class Traffic(threading.Thread):
+    """Users on the platform while a job runs: /api/quizzes through the edge, about 20 a second.
+    The canary is judged on their requests; any answer other than 200 is a user who noticed."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.halt = threading.Event()
+        self.statuses = collections.Counter()
+
+    def run(self):
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        while not self.halt.wait(0.05):
+            req = urllib.request.Request("https://127.0.0.1:8443/api/quizzes", headers={"Host": "quiz.aiquiz.lab"})
+            try:
+                with urllib.request.urlopen(req, timeout=5, context=ctx) as resp:
+                    resp.read()
+                    self.statuses[resp.status] += 1
+            except urllib.error.HTTPError as exc:
+                self.statuses[exc.code] += 1
+            except (urllib.error.URLError, OSError) as exc:
+                self.statuses[type(exc).__name__] += 1
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.halt.set()
+        self.join(10)
+
+
 @pytest.mark.parametrize("template", DEFS["awx_job_templates"], ids=[t["name"] for t in DEFS["awx_job_templates"]])
 def test_job_template_runs_through_ansible_runner_as_awx_does(
         lab, golive, template, vaulted_vars, tmp_path, monkeypatch):
@@ -82,14 +138,21 @@ def test_job_template_runs_through_ansible_runner_as_awx_does(
     job_id = str(abs(hash(ident)) % 100000)
     audit = tmp_path / "artifacts" / ident / "audit"
     cmdline = "--ask-vault-pass -e @%s" % vaulted_vars
+    if template["name"] == "aiquiz rollback" and releases_served() == {LIVE_RELEASE}:
+        # Run alone, the rollback needs a release to leave: the deploy template's answer, by the CLI.
+        with Traffic():  # the canary is judged on users' requests
+            run = run_playbook("playbooks/deploy.yml", "-e", "compose_app_release=" + NEXT_RELEASE, json_output=False)
+        assert run.rc == 0, run.explain()
     if template.get("check_on_test"):
         cmdline += " --check"
-    result = ansible_runner.run(
+    traffic = Traffic()
+    with traffic:
+        result = ansible_runner.run(
         private_data_dir=str(tmp_path), ident=ident, project_dir=str(ROOT), playbook=template["playbook"],
-        inventory=str(ROOT / "inventories" / "lab"), extravars=survey_vars(template), cmdline=cmdline,
-        passwords={r"^Vault password:\s*?$": VAULT_PASSWORD},
-        envvars={"AWX_JOB_ID": job_id, "AIQUIZ_AUDIT_DIR": str(audit), "ANSIBLE_NOCOLOR": "1"},
-        quiet=True, timeout=1800)
+            inventory=str(ROOT / "inventories" / "lab"), extravars=survey_vars(template), cmdline=cmdline,
+            passwords={r"^Vault password:\s*?$": VAULT_PASSWORD},
+            envvars={"AWX_JOB_ID": job_id, "AIQUIZ_AUDIT_DIR": str(audit), "ANSIBLE_NOCOLOR": "1"},
+            quiet=True, timeout=1800)
     artifacts = pathlib.Path(result.config.artifact_dir)
     stdout = (artifacts / "stdout").read_text(encoding="utf-8", errors="replace")
     assert result.status == "successful" and result.rc == 0, (template["name"], result.status, stdout[-4000:])
@@ -107,6 +170,14 @@ def test_job_template_runs_through_ansible_runner_as_awx_does(
     assert job_id in json.dumps(events[0]), events[0]
     assert oct(trails[0].stat().st_mode & 0o777) == "0o600"
     assert "PLAY RECAP" in stdout
+
+    print("%s: users' requests during the job %s" % (template["name"], dict(traffic.statuses)))
+    assert set(traffic.statuses) == {200}, (template["name"], dict(traffic.statuses))
+    if template["name"] == "aiquiz deploy":
+        assert releases_served() == {NEXT_RELEASE}
+    if template["name"] == "aiquiz rollback":
+        # Back where go-live left it, for the tests that follow.
+        assert releases_served() == {LIVE_RELEASE}
 
     for path in artifacts.rglob("*"):
         if path.is_file():
