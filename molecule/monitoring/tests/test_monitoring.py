@@ -1,6 +1,7 @@
 """Behaviour of the monitoring roles (prometheus, alertmanager, exporters) through
-playbooks/monitoring.yml: monitoring-mon runs Prometheus, Alertmanager and a webhook
-recorder on loopback; monitoring-data runs Redis, the node and redis exporters.
+playbooks/monitoring.yml, after the firewall role: monitoring-mon runs Prometheus,
+Alertmanager and a webhook recorder on loopback; monitoring-data runs Redis, the node and
+redis exporters; monitoring-app is a host outside the monitoring group.
 
 Every request goes to the scenario's own containers, from the monitoring host.
 """
@@ -25,6 +26,14 @@ RECORDED = "/var/lib/molecule-recorder/posts.jsonl"
 GET = """
 import json, sys, urllib.request
 print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())
+"""
+CONNECT = """
+import socket, sys
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3).close()
+    print("open")
+except OSError as exc:
+    print("closed", type(exc).__name__)
 """
 POST = """
 import sys, urllib.request
@@ -102,9 +111,10 @@ def test_targets_come_from_the_inventory_and_are_all_up(mon, data):
     found = wait_for(targets)
     assert found, prom(mon, "/api/v1/targets?state=active")
     by_job = sorted((t["labels"]["job"], t["labels"]["instance"], t["scrapeUrl"]) for t in found)
-    mon_ip, data_ip = address(mon), address(data)
+    mon_ip, data_ip, app_ip = address(mon), address(data), address(get("monitoring-app"))
     assert by_job == sorted([
         ("alertmanager", "monitoring-mon", "http://%s:9093/metrics" % mon_ip),
+        ("node", "monitoring-app", "http://%s:9100/metrics" % app_ip),
         ("node", "monitoring-data", "http://%s:9100/metrics" % data_ip),
         ("node", "monitoring-mon", "http://%s:9100/metrics" % mon_ip),
         ("prometheus", "monitoring-mon", "http://%s:9090/metrics" % mon_ip),
@@ -126,6 +136,14 @@ def test_exporters_listen_on_the_private_address_only(data):
         assert not data.socket("tcp://0.0.0.0:%d" % port).is_listening
     env = data.file("/etc/default/prometheus-redis-exporter")
     assert (env.user, env.mode) == ("root", 0o600)
+
+
+@pytest.mark.parametrize("port", [9100, 9121])
+def test_exporters_admit_the_monitoring_host_alone(mon, data, port):
+    app = get("monitoring-app")
+    target = address(data)
+    assert mon.check_output("python3 -c %s %s %s", CONNECT, target, str(port)) == "open"
+    assert app.check_output("python3 -c %s %s %s", CONNECT, target, str(port)).startswith("closed")
 
 
 def test_textfile_collector_reaches_prometheus(mon, data):
