@@ -11,7 +11,6 @@ it these tests fail rather than skip.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 
