@@ -1,0 +1,255 @@
+"""Behaviour of the monitoring roles (prometheus, alertmanager, exporters) through
+playbooks/monitoring.yml, after the firewall role: monitoring-mon runs Prometheus,
+Alertmanager and a webhook recorder on loopback; monitoring-data runs Redis, the node and
+redis exporters; monitoring-app is a host outside the monitoring group.
+
+Every request goes to the scenario's own containers, from the monitoring host.
+"""
+
+import json
+import os
+import pathlib
+import time
+
+import pytest
+import testinfra
+import yaml
+
+from conftest import ansible_playbook
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+CONVERGE = ROOT / "molecule" / "monitoring" / "converge.yml"
+RULES_DIR = ROOT / "roles" / "prometheus" / "files" / "rules"
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+RECORDED = "/var/lib/molecule-recorder/posts.jsonl"
+
+GET = """
+import json, sys, urllib.request
+print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())
+"""
+CONNECT = """
+import socket, sys
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3).close()
+    print("open")
+except OSError as exc:
+    print("closed", type(exc).__name__)
+"""
+POST = """
+import sys, urllib.request
+req = urllib.request.Request(sys.argv[1], data=sys.argv[2].encode(), headers={'Content-Type': 'application/json'})
+print(urllib.request.urlopen(req, timeout=10).status)
+"""
+
+
+def get(name):
+    return testinfra.get_host("ansible://" + name, ansible_inventory=INVENTORY)
+
+
+@pytest.fixture(scope="module")
+def mon():
+    return get("monitoring-mon")
+
+
+@pytest.fixture(scope="module")
+def data():
+    return get("monitoring-data")
+
+
+def address(host):
+    return host.check_output("hostname -I").split()[0]
+
+
+def http_get(host, url):
+    return json.loads(host.check_output("python3 -c %s %s", GET, url))
+
+
+def http_post(host, url, payload):
+    return host.check_output("python3 -c %s %s %s", POST, url, json.dumps(payload)).strip()
+
+
+def prom(mon, path):
+    return http_get(mon, "http://%s:9090%s" % (address(mon), path))
+
+
+def wait_for(check, timeout=90, step=2):
+    """check() until it returns a true value or timeout seconds pass; its last value."""
+    deadline = time.time() + timeout
+    while True:
+        value = check()
+        if value or time.time() > deadline:
+            return value
+        time.sleep(step)
+
+
+def test_prometheus_listens_on_the_private_address_only(mon):
+    assert mon.service("prometheus").is_running and mon.service("prometheus").is_enabled
+    assert mon.socket("tcp://%s:9090" % address(mon)).is_listening
+    assert not mon.socket("tcp://0.0.0.0:9090").is_listening
+    assert not mon.socket("tcp://127.0.0.1:9090").is_listening
+
+
+def test_prometheus_answers_ready(mon):
+    out = mon.check_output("python3 -c %s %s", GET.replace("json.loads", ""), "http://%s:9090/-/ready" % address(mon))
+    assert "Ready" in out
+
+
+def test_config_and_rules_owned_and_mode(mon):
+    config = mon.file("/etc/prometheus/prometheus.yml")
+    assert (config.user, config.group, config.mode) == ("root", "prometheus", 0o640)
+    for path in sorted(RULES_DIR.glob("*.yml")):
+        rule = mon.file("/etc/prometheus/rules/aiquiz/" + path.name)
+        assert rule.exists and rule.mode == 0o644
+    args = mon.file("/etc/default/prometheus").content_string
+    assert "--storage.tsdb.retention.time=15d" in args and "--storage.tsdb.retention.size=10GB" in args
+
+
+def test_targets_come_from_the_inventory_and_are_all_up(mon, data):
+    def targets():
+        found = prom(mon, "/api/v1/targets?state=active")["data"]["activeTargets"]
+        return found if found and all(t["health"] == "up" for t in found) else None
+    found = wait_for(targets)
+    assert found, prom(mon, "/api/v1/targets?state=active")
+    by_job = sorted((t["labels"]["job"], t["labels"]["instance"], t["scrapeUrl"]) for t in found)
+    mon_ip, data_ip, app_ip = address(mon), address(data), address(get("monitoring-app"))
+    assert by_job == sorted([
+        ("alertmanager", "monitoring-mon", "http://%s:9093/metrics" % mon_ip),
+        ("node", "monitoring-app", "http://%s:9100/metrics" % app_ip),
+        ("node", "monitoring-data", "http://%s:9100/metrics" % data_ip),
+        ("node", "monitoring-mon", "http://%s:9100/metrics" % mon_ip),
+        ("prometheus", "monitoring-mon", "http://%s:9090/metrics" % mon_ip),
+        ("redis", "monitoring-data", "http://%s:9121/metrics" % data_ip),
+    ])
+
+
+def test_redis_exporter_logs_in_to_redis(mon):
+    def redis_up():
+        result = prom(mon, "/api/v1/query?query=redis_up")["data"]["result"]
+        return result if result and result[0]["value"][1] == "1" else None
+    assert wait_for(redis_up, timeout=60)
+
+
+def test_exporters_listen_on_the_private_address_only(data):
+    ip = address(data)
+    for port in (9100, 9121):
+        assert data.socket("tcp://%s:%d" % (ip, port)).is_listening
+        assert not data.socket("tcp://0.0.0.0:%d" % port).is_listening
+    env = data.file("/etc/default/prometheus-redis-exporter")
+    assert (env.user, env.mode) == ("root", 0o600)
+
+
+@pytest.mark.parametrize("port", [9100, 9121])
+def test_exporters_admit_the_monitoring_host_alone(mon, data, port):
+    app = get("monitoring-app")
+    target = address(data)
+    assert mon.check_output("python3 -c %s %s %s", CONNECT, target, str(port)) == "open"
+    assert app.check_output("python3 -c %s %s %s", CONNECT, target, str(port)).startswith("closed")
+
+
+def test_textfile_collector_reaches_prometheus(mon, data):
+    stamp = str(int(time.time()))
+    data.check_output("printf 'molecule_textfile_probe %s\\n' > /var/lib/prometheus/node-exporter/.probe.tmp"
+                      " && mv /var/lib/prometheus/node-exporter/.probe.tmp /var/lib/prometheus/node-exporter/molecule.prom"
+                      % stamp)
+    try:
+        def seen():
+            result = prom(mon, "/api/v1/query?query=molecule_textfile_probe")["data"]["result"]
+            return result if result and result[0]["value"][1] == stamp else None
+        found = wait_for(seen, timeout=60)
+        assert found and found[0]["metric"]["instance"] == "monitoring-data"
+    finally:
+        data.run("rm -f /var/lib/prometheus/node-exporter/molecule.prom")
+
+
+def test_every_rule_of_the_collection_is_loaded(mon):
+    expected = set()
+    for path in RULES_DIR.glob("*.yml"):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            expected.update(rule.get("alert") or rule.get("record") for rule in group["rules"])
+    groups = prom(mon, "/api/v1/rules")["data"]["groups"]
+    loaded = {rule["name"] for group in groups for rule in group["rules"]}
+    assert expected and expected <= loaded
+    assert all(rule["health"] == "ok" for group in groups for rule in group["rules"])
+
+
+def test_prometheus_knows_its_alertmanager(mon):
+    def active():
+        return prom(mon, "/api/v1/alertmanagers")["data"]["activeAlertmanagers"]
+    assert wait_for(active, timeout=30) == [{"url": "http://%s:9093/api/v2/alerts" % address(mon)}]
+
+
+def test_alertmanager_listens_on_the_private_address_without_cluster(mon):
+    assert mon.service("prometheus-alertmanager").is_running
+    assert mon.socket("tcp://%s:9093" % address(mon)).is_listening
+    assert not mon.socket("tcp://0.0.0.0:9093").is_listening
+    assert not mon.socket("tcp://0.0.0.0:9094").is_listening
+
+
+def recorded(mon):
+    if not mon.file(RECORDED).exists:
+        return []
+    return [json.loads(line) for line in mon.file(RECORDED).content_string.splitlines() if line]
+
+
+@pytest.mark.parametrize("labels, receiver", [
+    ({"severity": "critical", "service": "api"}, "/oncall"),
+    ({"severity": "warning", "service": "host"}, "/team"),
+    ({"severity": "warning", "service": "security"}, "/security"),
+])
+def test_alert_reaches_the_webhook_of_its_route(mon, labels, receiver):
+    name = "MoleculeProbe%s%d" % (labels["severity"].title(), int(time.time() * 1000))
+    alert = dict(labels, alertname=name, instance="monitoring-data")
+    assert http_post(mon, "http://%s:9093/api/v2/alerts" % address(mon), [{"labels": alert}]) == "200"
+
+    def delivered():
+        return [post for post in recorded(mon)
+                if any(a["labels"].get("alertname") == name for a in (post["body"] or {}).get("alerts", []))]
+    posts = wait_for(delivered, timeout=60)
+    assert posts, recorded(mon)
+    assert {post["path"] for post in posts} == {receiver}
+    assert posts[0]["body"]["status"] == "firing"
+
+
+def test_host_down_mutes_the_other_alerts_of_its_host(mon):
+    stamp = int(time.time() * 1000)
+    url = "http://%s:9093/api/v2/alerts" % address(mon)
+    down = {"alertname": "HostDown", "severity": "critical", "service": "host", "instance": "muted-%d" % stamp}
+    other = {"alertname": "MoleculeMuted%d" % stamp, "severity": "warning", "service": "redis",
+             "instance": "muted-%d" % stamp}
+    assert http_post(mon, url, [{"labels": down}, {"labels": other}]) == "200"
+
+    def state():
+        alerts = http_get(mon, url + "?filter=alertname%%3D%%22%s%%22" % other["alertname"])
+        return alerts if alerts and alerts[0]["status"]["inhibitedBy"] else None
+    alerts = wait_for(state, timeout=30)
+    assert alerts and alerts[0]["status"]["state"] == "suppressed"
+    time.sleep(5)
+    assert not any(a["labels"].get("alertname") == other["alertname"]
+                   for post in recorded(mon) for a in (post["body"] or {}).get("alerts", []))
+
+
+def test_config_change_reloads_prometheus_without_restart(mon):
+    pid = mon.check_output("systemctl show -p MainPID --value prometheus")
+    try:
+        rc, out = ansible_playbook(CONVERGE, extra_vars={"prometheus_evaluation_interval": "7s"})
+        assert rc == 0, out
+        assert "Reload Prometheus" in out and "Restart Prometheus" not in out
+        assert mon.check_output("systemctl show -p MainPID --value prometheus") == pid
+
+        def reloaded():
+            config = prom(mon, "/api/v1/status/config")["data"]["yaml"]
+            return "evaluation_interval: 7s" in config
+        assert wait_for(reloaded, timeout=30)
+    finally:
+        rc, out = ansible_playbook(CONVERGE)
+        assert rc == 0, out
+
+
+def test_invalid_rule_never_replaces_the_live_ones(mon, tmp_path):
+    bad = tmp_path / "broken.yml"
+    bad.write_text("groups:\n  - name: broken\n    rules:\n      - alert: Broken\n        expr: up ==\n")
+    rc, out = ansible_playbook(CONVERGE, extra_vars={"prometheus_extra_rule_files": [str(bad)]})
+    assert rc != 0
+    assert "promtool check rules" in out or "failed to validate" in out
+    assert not mon.file("/etc/prometheus/rules/aiquiz/broken.yml").exists
+    assert mon.service("prometheus").is_running
