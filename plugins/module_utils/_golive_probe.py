@@ -39,6 +39,7 @@ PROFILES = ('modern', 'intermediate', 'old')
 PROTOCOL_SCANS = (('ssl_2_0_cipher_suites', 'SSLv2'), ('ssl_3_0_cipher_suites', 'SSLv3'),
                   ('tls_1_0_cipher_suites', 'TLSv1'), ('tls_1_1_cipher_suites', 'TLSv1.1'),
                   ('tls_1_2_cipher_suites', 'TLSv1.2'), ('tls_1_3_cipher_suites', 'TLSv1.3'))
+SECRET_HEADERS = ('set-cookie', 'authorization', 'proxy-authenticate', 'www-authenticate')
 HSTS_MAX_AGE = re.compile(r'(?:^|;)\s*max-age\s*=\s*"?(\d+)"?\s*(?:;|$)', re.IGNORECASE)
 
 
@@ -174,6 +175,9 @@ def http_sample(address, port, server_name, path, timeout):
         headers = {}
         for name, value in response.getheaders():
             name = name.lower()
+            if name in SECRET_HEADERS:
+                # A session cookie is a credential; the report keeps that one was set.
+                value = '<redacted>'
             headers[name] = value if name not in headers else headers[name] + ', ' + value
         return response.status, headers, round((time.monotonic() - started) * 1000, 1)
     finally:

@@ -213,7 +213,7 @@ http:
       description: Why a request failed, null otherwise.
       type: str
     headers:
-      description: The last answer's headers, names lowercased.
+      description: The last answer's headers, names lowercased; the values of C(set-cookie) and the authentication headers are C(<redacted>).
       type: dict
 latency_ms:
   description: Milliseconds of each GET (samples) and their min, median, 95th percentile (nearest rank) and max.

@@ -100,6 +100,16 @@ def test_weak_cipher_missing_headers_and_wrong_status_are_findings(capsys, pki):
     assert 'Mozilla intermediate profile, ciphers:' in findings
 
 
+def test_cookies_are_not_kept(capsys, pki):
+    headers = dict(servers.GOOD_HEADERS, **{'Set-Cookie': 'session=s3cr3t-value; Secure; HttpOnly'})
+    with servers.https_server(pki, headers=headers) as (port, _requests):
+        code, result = run_module(capsys, {'url': url(port), 'address': '127.0.0.1', 'ca_file': pki['ca'],
+                                           'samples': 1, 'tls_profile': 'none'})
+    assert code == 0 and result['passed'] is True
+    assert result['http']['headers']['set-cookie'] == '<redacted>'
+    assert 's3cr3t-value' not in json.dumps(result)
+
+
 def test_ignored_profile_issue_is_reported_but_not_a_finding(capsys, pki):
     with servers.https_server(pki, ciphers=WEAK_CIPHERS) as (port, _requests):
         code, result = run_module(capsys, {'url': url(port), 'address': '127.0.0.1', 'ca_file': pki['ca'],
