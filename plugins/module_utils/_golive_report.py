@@ -124,6 +124,7 @@ def summarise_audit(events):
     phases = []
     changes = {}
     failures = []
+    preflight = []
     current = None
     for event in events:
         kind = event.get('event')
@@ -146,6 +147,8 @@ def summarise_audit(events):
             current = None
         elif kind == 'task_result' and 'item' not in event:
             play = current['name'] if current else None
+            if is_preflight_summary(event):
+                preflight.append(dict(host=event.get('host'), msg=event.get('msg'), status=event.get('status')))
             if event.get('status') == 'changed':
                 changes.setdefault(event.get('host'), []).append(dict(
                     play=play, task=event.get('task'), action=event.get('action'), role=event.get('role')))
@@ -159,7 +162,14 @@ def summarise_audit(events):
         started = parse_iso(current['started'])
         if started:
             current['seconds'] = round((utc_now() - started).total_seconds(), 3)
-    return run, phases, changes, failures
+    return run, phases, changes, failures, preflight
+
+
+def is_preflight_summary(event):
+    """The preflight role's one summary line per host (roles/preflight/tasks/report.yml)."""
+    role = str(event.get('role') or '')
+    task = str(event.get('task') or '')
+    return (role == 'preflight' or role.endswith('.preflight')) and task.rsplit(' : ', maxsplit=1)[-1] == 'Summarise the checks'
 
 
 # --- who and which commits -------------------------------------------------
@@ -334,7 +344,7 @@ def build_report(params, run_command, now=None, pids=None, environ=None):
     now = now or utc_now()
     trail, how = find_audit_trail(params.get('audit_trail'), pids)
     events = read_events(trail) if trail else []
-    run, phases, changes, failures = summarise_audit(events)
+    run, phases, changes, failures, preflight = summarise_audit(events)
     checks = [check_public_url(params.get('public_url')),
               check_readiness(params.get('readiness')),
               check_backups(params.get('backups'), params['backup_max_age_hours'], now),
@@ -353,6 +363,7 @@ def build_report(params, run_command, now=None, pids=None, environ=None):
         phases=phases,
         changes=dict((host, changes[host]) for host in sorted(changes, key=str)),
         failures=failures,
+        preflight=preflight,
         checks=checks,
         signoff=[dict(role=role, name='', decision='', date='') for role in params['signoff']],
     )
@@ -461,6 +472,13 @@ def render_html(report, manifest):
     if report['failures']:
         body.append('<h3>Failures</h3>' + _table(['phase', 'host', 'task', 'status', 'message'], [
             [_e(f['play']), _e(f['host']), _e(f['task']), _badge('fail'), _e(f['msg'])] for f in report['failures']]))
+    body.append('</section>')
+
+    body.append('<section id="preflight"><h2>Preflight</h2>')
+    if report['preflight']:
+        body.append(_table(['host', 'summary'], [[_e(p['host']), _e(p['msg'])] for p in report['preflight']]))
+    else:
+        body.append('<p class="muted">No preflight summary in the audit trail (phase 1 did not run in this run).</p>')
     body.append('</section>')
 
     body.append('<section id="changes"><h2>Changed tasks per host</h2>')

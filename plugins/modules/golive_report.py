@@ -16,7 +16,8 @@ description:
     trail read, and C(MANIFEST.json), the SHA-256 of each of these files and the SHA-256 of the previous run's
     manifest, so that an edited or removed file, or a removed run, shows.
   - 'The report holds: the phases (plays) with their wall time, hosts, changed and failed counts, the changed
-    tasks per host and the failures, all read from the audit trail of C(aiquiz.ops.audit); who ran it (the AWX job
+    tasks per host, the failures and the preflight role''s summary line of each host, all read from the audit
+    trail of C(aiquiz.ops.audit); who ran it (the AWX job
     id and user, or the controller user); the git commits of the collection and of the inventory; the post-launch
     checks (the public URL from M(aiquiz.ops.golive_probe), each app host''s readiness, the last verified backup of
     each data host, every certificate''s expiry); a verdict; and a sign-off table.'

@@ -28,12 +28,19 @@ sys.path.insert(0, os.path.dirname(__file__))
 import golive_servers as servers  # noqa: E402 (beside this file)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
-SECTIONS = ['summary', 'run', 'phases', 'changes', 'checks', 'check-public-url', 'check-readiness', 'check-backups',
+SECTIONS = ['summary', 'run', 'phases', 'preflight', 'changes', 'checks', 'check-public-url', 'check-readiness', 'check-backups',
             'check-certificates', 'signoff', 'evidence']
 PLAY = """
 - name: "Phase 1: preflight"
   hosts: localhost
   gather_facts: false
+  vars:
+    aiquiz_environment: test
+    aiquiz_public_hostname: quiz.aiquiz.test
+    # Localhost is no go-live target: report its checks, do not stop.
+    preflight_fail_on_error: false
+  roles:
+    - role: aiquiz.ops.preflight
   tasks:
     - name: Write a marker
       ansible.builtin.copy:
@@ -149,6 +156,9 @@ def test_report_from_a_real_run(capsys, tmp_path, audit_trail, probe):
     assert phases[1]['seconds'] >= 1.0 and all(p['status'] == 'ok' for p in phases)
     assert [t['task'] for t in report['changes']['localhost']] == ['Write a marker', 'Touch the marker']
     assert report['failures'] == []  # the failure was ignored
+    # The preflight role's summary line, from the trail.
+    [preflight] = report['preflight']
+    assert preflight['host'] == 'localhost' and re.match(r'^\d+ checks, \d+ failed', preflight['msg']), preflight
     assert report['run']['who']['user'] and report['run']['audit_trail']['chosen'] == 'given'
     commit = subprocess.run(['git', '-C', ROOT, 'rev-parse', 'HEAD'], capture_output=True, text=True,
                             check=True).stdout.strip()
@@ -326,9 +336,9 @@ def test_report_renders_in_headless_chromium(capsys, tmp_path, audit_trail, prob
     shot = os.path.join(out, 'golive-report.png')
     if os.path.exists(shot):
         os.unlink(shot)
-    proc = subprocess.run(base + ['--hide-scrollbars', '--window-size=1280,2600', '--screenshot=%s' % shot, url],
+    proc = subprocess.run(base + ['--hide-scrollbars', '--window-size=1280,3200', '--screenshot=%s' % shot, url],
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     width, height, distinct = png_facts(shot)
-    assert (width, height) == (1280, 2600)
+    assert (width, height) == (1280, 3200)
     assert distinct > 20  # text, badges and bars, not a blank page
