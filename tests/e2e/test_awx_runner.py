@@ -44,6 +44,7 @@ HOSTS = {
     "aiquiz data": {"data1"},
     "aiquiz edge": {"edge1"},
     "aiquiz monitoring": {"edge1", "app1", "app2", "data1", "mon1"},
+    "aiquiz report": {"edge1", "app1", "app2", "data1", "mon1"},
     "aiquiz deploy": {"app1", "app2"},
     "aiquiz rollback": {"app1", "app2"},
     "aiquiz rotate-certs": {"edge1", "data1"},

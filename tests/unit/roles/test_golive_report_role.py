@@ -1,0 +1,193 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, aiquiz.ops maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The golive_report role (go-live phase 8) run by ansible-playbook on localhost:
+the public URL is a real HTTPS server on 127.0.0.1 (scored by sslyze), the
+readiness URL a real HTTP server of the active colour named in a release
+ledger, the backups a real catalogue, the certificates real files. The role
+only runs on the controller and reads files, so no Molecule scenario: this is
+its test."""
+
+from __future__ import annotations
+
+import datetime
+import http.server
+import json
+import os
+import re
+import socket
+import stat
+import sys
+import threading
+
+import pytest
+
+from conftest import ROOT, run_local_play
+
+sys.path.insert(0, os.path.join(ROOT, 'tests', 'unit', 'plugins', 'modules'))
+import golive_servers as servers  # noqa: E402 (the modules' test servers)
+
+PLAY = """
+- name: "Phase 8: post-launch checks and the go-live report"
+  hosts: localhost
+  gather_facts: false
+  roles:
+    - role: aiquiz.ops.golive_report
+"""
+
+
+class Ready(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        code = 200 if self.path == '/readyz' else 404
+        self.send_response(code)
+        self.send_header('Content-Length', '2')
+        self.end_headers()
+        self.wfile.write(b'ok')
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope='module')
+def readiness_port():
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Ready)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope='module')
+def pki(tmp_path_factory):
+    return servers.make_pki(tmp_path_factory.mktemp('pki'))
+
+
+@pytest.fixture
+def sources(tmp_path, readiness_port, pki):
+    """The role's variables: a ledger whose active release is blue, the blue port serving /readyz, a catalogue
+    with a backup verified an hour ago, the certificate file."""
+    ledger = tmp_path / 'quiz.json'
+    ledger.write_text(json.dumps({'version': 1, 'workload': 'quiz', 'colours': {'blue': '1.0.0'},
+                                  'releases': [{'id': '1.0.0', 'colour': 'blue', 'state': 'active'}]}))
+    ended = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)).strftime('%Y-%m-%dT%H:%M:%SZ')
+    catalogue = tmp_path / 'catalogue.json'
+    catalogue.write_text(json.dumps({'version': 1, 'backups': [{
+        'id': 'postgresql-dump-quiz-1', 'kind': 'postgresql-dump', 'subject': 'quiz', 'target': 'local',
+        'started': ended, 'ended': ended, 'status': 'good',
+        'verified': {'at': ended, 'result': 'ok', 'detail': 'sha256 matches'}}]}))
+    return {
+        'golive_report_address': '127.0.0.1',
+        'golive_report_ca_file': pki['ca'],
+        'golive_report_samples': 2,
+        'golive_report_app_hosts': ['localhost'],
+        'golive_report_release_ledger': str(ledger),
+        'golive_report_app_services': [{'name': 'web', 'image': 'quiz-web', 'port': 8080, 'offset': 0,
+                                        'health_path': '/readyz'}, {'name': 'worker', 'image': 'quiz-worker'}],
+        'golive_report_colour_ports': {'blue': readiness_port, 'green': readiness_port + 1},
+        'golive_report_data_hosts': ['localhost'],
+        'golive_report_backup_catalogue': str(catalogue),
+        'golive_report_certificate_hosts': ['localhost'],
+        'golive_report_certificate_paths': [pki['cert']],
+        'golive_report_controller_certificate_paths': [pki['ca']],
+        'golive_report_dir': str(tmp_path / 'evidence'),
+        'golive_report_collection_path': ROOT,
+        'golive_report_become': False,
+    }
+
+
+def url(port):
+    return 'https://%s:%d/' % (servers.NAME, port)
+
+
+def run_dirs(tmp_path):
+    evidence = tmp_path / 'evidence'
+    return sorted(p.name for p in evidence.iterdir()) if evidence.exists() else []
+
+
+def report_of(tmp_path, run):
+    return json.loads((tmp_path / 'evidence' / run / 'report.json').read_text())
+
+
+def test_phase_8_writes_a_passing_report_and_chains_the_next_run(tmp_path, pki, sources):
+    with servers.https_server(pki) as (port, requests):
+        rc, out = run_local_play(tmp_path, PLAY, dict(sources, golive_report_url=url(port)))
+        assert rc == 0, out
+        [first] = run_dirs(tmp_path)
+        report = report_of(tmp_path, first)
+        statuses = dict((c['id'], c['status']) for c in report['checks'])
+        assert statuses == {'public_url': 'pass', 'readiness': 'pass', 'backups': 'pass', 'certificates': 'pass'}, \
+            [c['summary'] for c in report['checks']]
+        assert report['verdict'] == 'pass'
+        readiness = [c for c in report['checks'] if c['id'] == 'readiness'][0]
+        assert 'http://127.0.0.1:%d/readyz' % sources['golive_report_colour_ports']['blue'] in readiness['summary'] \
+            or 'readyz' in readiness['items'][0]['detail']
+        certificates = [c for c in report['checks'] if c['id'] == 'certificates'][0]
+        assert sorted(i['subject'].split()[0] for i in certificates['items']) == ['controller', 'localhost']
+        probe = [c for c in report['checks'] if c['id'] == 'public_url'][0]['probe']
+        assert probe['tls_profile']['compliant'] is True and probe['tls']['verified'] is True
+        # This run's audit trail, found by the controller's PID; the phase still running.
+        assert report['run']['audit_trail']['chosen'] == 'this run'
+        assert [p['name'] for p in report['phases']] == ['Phase 8: post-launch checks and the go-live report']
+        assert report['phases'][0]['status'] == 'running'
+        assert report['commits']['collection']['commit']
+        assert 'Go-live report pass' in out
+        assert stat.S_IMODE(os.stat(tmp_path / 'evidence' / first / 'report.html').st_mode) == 0o600
+
+        # Check mode: the checks run, nothing is written.
+        sent = len(requests)
+        rc, out = run_local_play(tmp_path, PLAY.replace('  gather_facts: false', '  gather_facts: false\n  check_mode: true'),
+                                 dict(sources, golive_report_url=url(port)))
+        assert rc == 0, out
+        assert run_dirs(tmp_path) == [first] and len(requests) > sent
+
+        rc, out = run_local_play(tmp_path, PLAY, dict(sources, golive_report_url=url(port)))
+        assert rc == 0, out
+        # A new report, no change on any host: a go-live reruns with changed=0.
+        assert re.search(r'localhost\s+: ok=\d+\s+changed=0\s', out), out
+    runs = run_dirs(tmp_path)
+    assert len(runs) == 2 and runs[0] == first
+    manifest = json.loads((tmp_path / 'evidence' / runs[1] / 'MANIFEST.json').read_text())
+    assert manifest['previous']['run'] == first
+
+
+def test_failed_public_url_fails_the_phase_after_the_report(tmp_path, sources):
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
+    rc, out = run_local_play(tmp_path, PLAY, dict(sources, golive_report_url=url(port), golive_report_samples=1))
+    assert rc != 0
+    assert 'The public URL %s failed its checks (the report ' % url(port) in out
+    assert 'phase 8): TLS handshake with 127.0.0.1:%d (SNI %s) failed' % (port, servers.NAME) in out
+    [run] = run_dirs(tmp_path)
+    report = report_of(tmp_path, run)
+    assert report['verdict'] == 'fail'
+    assert [c['status'] for c in report['checks']] == ['fail', 'pass', 'pass', 'pass']
+
+
+def test_missing_sources_are_reported_not_fatal(tmp_path, pki, sources):
+    variables = dict(sources, golive_report_release_ledger=str(tmp_path / 'no-ledger.json'),
+                     golive_report_backup_catalogue=str(tmp_path / 'no-catalogue.json'),
+                     golive_report_certificate_paths=[str(tmp_path / 'none-*.pem')],
+                     golive_report_controller_certificate_paths=[], golive_report_tls_profile='none')
+    with servers.https_server(pki) as (port, _requests):
+        rc, out = run_local_play(tmp_path, PLAY, dict(variables, golive_report_url=url(port)))
+    assert rc == 0, out
+    [run] = run_dirs(tmp_path)
+    report = report_of(tmp_path, run)
+    checks = dict((c['id'], c) for c in report['checks'])
+    assert report['verdict'] == 'incomplete'
+    assert checks['public_url']['status'] == 'pass'
+    assert checks['readiness']['status'] == 'missing'
+    assert checks['readiness']['summary'].startswith('localhost: no release ledger at %s' % (tmp_path / 'no-ledger.json'))
+    assert checks['backups']['summary'] == 'localhost: no backup in the catalogue'
+    assert checks['certificates']['summary'] == 'localhost: no certificate found'
+
+
+def test_bad_input_fails_early_naming_the_variable(tmp_path, sources):
+    rc, out = run_local_play(tmp_path, PLAY, dict(sources, golive_report_url='https://x/',
+                                                  golive_report_tls_profile='strict'))
+    assert rc != 0 and 'golive_report_tls_profile' in out
+    rc, out = run_local_play(tmp_path, PLAY, sources)
+    assert rc != 0 and 'golive_report_url' in out
+    assert run_dirs(tmp_path) == []
