@@ -64,6 +64,21 @@ def wait_for(predicate, seconds, what):
     raise AssertionError("timed out after %s s waiting for %s" % (seconds, what))
 
 
+def lock_holder_pid():
+    """pid of the ansible-playbook that holds quiz's release lock on app1, None when none does."""
+    text = sh(APP1, "cat %s 2>/dev/null || true" % LOCK).strip()
+    return json.loads(text).get("pid") if text else None
+
+
+def in_gate(proc, release, services=3):
+    """proc holds app1's release lock and all the containers of release run there: it is in
+    its health gate. Containers alone do not say it: a release kept on standby from an
+    earlier test has its (stopped) containers on app1 before the run even starts."""
+    seen = containers(APP1, workload="quiz", release=release)
+    return (len(seen) == services and all(c[1] == "running" for c in seen.values())
+            and lock_holder_pid() == proc.pid)
+
+
 class ContainerWatch(threading.Thread):
     """Polls the containers of one release on app1 and the ledger there, from
     the moment they run until the ledger shows the release active: the
@@ -130,9 +145,11 @@ def test_two_deploys_at_once_take_turns_and_the_first_keeps_its_containers(workd
         first = start_playbook(DEPLOY, dict(FAST, compose_app_release="1.1.0", compose_app_canary_seconds=15),
                                logs["a"])
         watch.start()
-        # B starts when A's containers run on app1 (A is in its health gate):
-        # the moment an unlocked deploy would take the same idle colour.
-        wait_for(lambda: watch.samples, 300, "the containers of 1.1.0 on app1")
+        # B starts when A holds app1's lock and its containers run there (A
+        # is in its health gate): the moment an unlocked deploy would take
+        # the same idle colour. Started any sooner, B or C could take the
+        # lock before A on a loaded machine, and the test would not test this.
+        wait_for(lambda: in_gate(first, "1.1.0"), 300, "A's containers of 1.1.0 running on app1, A holding the lock")
         second = start_playbook(DEPLOY, dict(FAST, compose_app_release="1.0.1", compose_app_canary_percent=0,
                                              compose_app_services=services("1.0.0")), logs["b"])
         # C gives up after 3 s: it must fail naming A, and change nothing.
@@ -174,7 +191,7 @@ def test_a_deploy_killed_mid_gate_does_not_block_the_next_one(workdir):
     log = workdir / "killed.log"
     proc = start_playbook(DEPLOY, dict(FAST, compose_app_release="1.1.0"), log)
     try:
-        wait_for(lambda: containers(APP1, workload="quiz", release="1.1.0"), 300, "the containers of 1.1.0")
+        wait_for(lambda: in_gate(proc, "1.1.0"), 300, "the run's containers of 1.1.0 running, the run holding the lock")
     finally:
         # A crash of the controller: the run dies with its lock taken.
         os.killpg(proc.pid, signal.SIGKILL)
