@@ -150,7 +150,7 @@ def test_job_template_runs_through_ansible_runner_as_awx_does(
     traffic = Traffic()
     with traffic:
         result = ansible_runner.run(
-        private_data_dir=str(tmp_path), ident=ident, project_dir=str(ROOT), playbook=template["playbook"],
+            private_data_dir=str(tmp_path), ident=ident, project_dir=str(ROOT), playbook=template["playbook"],
             inventory=str(ROOT / "inventories" / "lab"), extravars=survey_vars(template), cmdline=cmdline,
             passwords={r"^Vault password:\s*?$": VAULT_PASSWORD},
             envvars={"AWX_JOB_ID": job_id, "AIQUIZ_AUDIT_DIR": str(audit), "ANSIBLE_NOCOLOR": "1"},
