@@ -1,37 +1,24 @@
-"""Read-only probe of a host's state, in one round trip (aiquiz.ops roles).
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, aiquiz.ops maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Read-only view of a host's state in one pass, for the host_state module.
 
-Usage: python3 -c "$(cat host_probe.py)" SPEC_JSON
+Every key of the spec is optional; see the module's documentation for what
+each one returns. Nothing here changes the host.
 
-SPEC_JSON names what to read; every key is optional:
-  files     paths: "TYPE MODE OWNER:GROUP" plus the sha1 of a regular file
-  modes     paths: "TYPE MODE OWNER:GROUP" (no checksum)
-            (a link is "link OWNER:GROUP -> TARGET (TARGET'S TYPE MODE OWNER:GROUP)",
-            a missing path "absent")
-  read      paths: the text of the file (null when it cannot be read)
-  sysctl    kernel settings: {"value": ..., "writable": bool}, null when unknown
-            (value null when the setting cannot be read)
-  packages  Debian packages: dpkg's status ("installed", "config-files",
-            "not-installed"; "unknown" when dpkg does not know the name)
-  units     systemd units: {"enabled": is-enabled, "active": is-active}
-  commands  name: argv; {"rc": ..., "stdout": ...} (rc 127 when not found)
-  groups    group names: the group's ID, null when there is no such group
-  apt_cache true: seconds since apt's cache was refreshed, as the apt module
-            reckons it (its success stamp, else the lists directory)
-Prints one JSON document and changes nothing.
-
-It runs as root and follows links on the way to a path, so every path must
-be absolute and on a root-owned path: never a user's home, where the user
-could plant a link to a file only root may read (a role that manages files
-in a home does so as that user).
+It runs as root and follows links on the way to a path, so every path must be
+absolute and on a root-owned path: never a user's home, where the user could
+plant a link to a file only root may read.
 """
+
+from __future__ import annotations
+
 import grp
 import hashlib
-import json
 import os
 import pwd
 import stat
 import subprocess
-import sys
 import time
 
 ENV = dict(os.environ, LC_ALL="C")
@@ -138,22 +125,24 @@ def apt_cache_age():
     return round(time.time())
 
 
-def main():
-    spec = json.loads(sys.argv[1])
-    relative = [path for key in ("files", "modes", "read") for path in spec.get(key, []) if not path.startswith("/")]
-    if relative:
-        sys.exit("host_probe: paths must be absolute (no ~ or relative paths): %s" % ", ".join(relative))
-    json.dump({
-        "files": {path: describe(path, True) for path in spec.get("files", [])},
-        "modes": {path: describe(path, False) for path in spec.get("modes", [])},
-        "read": {path: read(path) for path in spec.get("read", [])},
-        "sysctl": {key: sysctl(key) for key in spec.get("sysctl", [])},
-        "packages": packages(list(spec.get("packages", []))),
-        "units": {name: unit(name) for name in spec.get("units", [])},
-        "commands": {name: run(argv) for name, argv in spec.get("commands", {}).items()},
-        "groups": {name: group(name) for name in spec.get("groups", [])},
+PATH_KEYS = ("files", "modes", "read")
+
+
+def relative_paths(spec):
+    """Paths of the spec that are not absolute (refused: see the module docstring)."""
+    return [path for key in PATH_KEYS for path in (spec.get(key) or []) if not str(path).startswith("/")]
+
+
+def collect(spec):
+    """The state the spec asks for, as one dict."""
+    return {
+        "files": dict((path, describe(path, True)) for path in spec.get("files") or []),
+        "modes": dict((path, describe(path, False)) for path in spec.get("modes") or []),
+        "read": dict((path, read(path)) for path in spec.get("read") or []),
+        "sysctl": dict((key, sysctl(key)) for key in spec.get("sysctl") or []),
+        "packages": packages(list(spec.get("packages") or [])),
+        "units": dict((name, unit(name)) for name in spec.get("units") or []),
+        "commands": dict((name, run(argv)) for name, argv in (spec.get("commands") or {}).items()),
+        "groups": dict((name, group(name)) for name in spec.get("groups") or []),
         "apt_cache_age": apt_cache_age() if spec.get("apt_cache") else None,
-    }, sys.stdout, sort_keys=True)
-
-
-main()
+    }
