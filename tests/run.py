@@ -72,6 +72,34 @@ class Result:
         self.seconds, self.log, self.skipped, self.note = seconds, log, skipped, note
 
 
+def cpu_busy():
+    """(busy, total) jiffies of every CPU since boot, from /proc/stat."""
+    with open("/proc/stat", encoding="ascii") as fh:
+        fields = [int(v) for v in fh.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return sum(fields) - idle, sum(fields)
+
+
+def run_measured(cmd, fh, timeout):
+    """Run cmd; (exit code, CPU seconds of its process tree on this side). The lab's and Molecule's
+    containers are not children of the stage, so their CPU shows in the run's machine-wide figure only."""
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env(), stdout=fh, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return proc.returncode, usage.ru_utime + usage.ru_stime
+        if time.monotonic() > deadline:
+            fh.write("\nTIMEOUT after %d s\n" % timeout)
+            fh.flush()
+            proc.kill()
+            _pid, _status, usage = os.wait4(proc.pid, 0)
+            return -1, usage.ru_utime + usage.ru_stime
+        time.sleep(0.5)
+
+
 def run_stage(name, cmd, junit=None, timeout=3600, lifecycle=False):
     """Run one stage. lifecycle: the command itself counts as one test on
     top of its JUnit cases (a Molecule scenario's converge, idempotence and
@@ -84,12 +112,7 @@ def run_stage(name, cmd, junit=None, timeout=3600, lifecycle=False):
     with open(log, "w", encoding="utf-8") as fh:
         fh.write("$ %s\n" % " ".join(cmd))
         fh.flush()
-        try:
-            rc = subprocess.run(cmd, cwd=ROOT, env=env(), stdout=fh, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, timeout=timeout, check=False).returncode
-        except subprocess.TimeoutExpired:
-            fh.write("\nTIMEOUT after %d s\n" % timeout)
-            rc = -1
+        rc, cpu = run_measured(cmd, fh, timeout)
     seconds = time.monotonic() - started
     found, passed, failed, skipped = junit_counts(junit) if junit else (False, 0, 0, 0)
     if found:
@@ -103,9 +126,10 @@ def run_stage(name, cmd, junit=None, timeout=3600, lifecycle=False):
     else:
         passed, failed, skipped = (1, 0, 0) if rc == 0 else (0, 1, 0)
     res = Result(name, passed, failed, seconds, log, skipped)
+    res.cpu = cpu
     status = "ok" if failed == 0 else "FAILED"
-    say("%-6s %-28s %6.1f s  %d passed, %d failed%s" % (
-        status, name, seconds, passed, failed, ", %d skipped" % skipped if skipped else ""))
+    say("%-6s %-28s %6.1f s  %d passed, %d failed%s  (controller CPU %.0f s)" % (
+        status, name, seconds, passed, failed, ", %d skipped" % skipped if skipped else "", cpu))
     if failed:
         with open(log, encoding="utf-8", errors="replace") as fh:
             tail = fh.readlines()[-40:]
@@ -185,15 +209,19 @@ def main():
         print("run `make setup` first: .venv is missing", file=sys.stderr)
         return 2
     started = time.monotonic()
+    busy0, total0 = cpu_busy()
     stages = stages_for(args.what)
     results = []
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         for fut in [pool.submit(fn) for _name, fn in stages]:
             results.append(fut.result())
     total = time.monotonic() - started
-    say("\nstage timings (wall %.0f s):" % total)
+    busy1, total1 = cpu_busy()
+    # How busy the machine's CPUs were over the run: well under 100 % says more stages could run side by side.
+    say("\nstage timings (wall %.0f s, %d jobs, CPUs %.0f %% busy on %d cores):" % (
+        total, args.jobs, 100.0 * (busy1 - busy0) / max(total1 - total0, 1), os.cpu_count() or 1))
     for r in sorted(results, key=lambda r: -r.seconds):
-        say("  %-28s %6.1f s  %s" % (r.name, r.seconds, "ok" if not r.failed else "FAILED"))
+        say("  %-28s %6.1f s  controller CPU %6.0f s  %s" % (r.name, r.seconds, r.cpu, "ok" if not r.failed else "FAILED"))
     passed = sum(r.passed for r in results)
     failed = sum(r.failed for r in results)
     skipped = sum(r.skipped for r in results)
