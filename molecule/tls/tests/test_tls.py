@@ -218,6 +218,32 @@ def test_forced_rotation_is_served_by_a_reload_and_a_rerun_changes_nothing():
     assert re.search(r"unchanged:\s*\n\s*- '?tls-edge: edge", out), out[-2000:]
 
 
+def metric_expiry(host, source):
+    """aiquiz_certificate_expiry_seconds of source in the node exporter's textfile."""
+    text = host.check_output("cat /var/lib/prometheus/node-exporter/aiquiz_certificates.prom")
+    for line in text.splitlines():
+        if line.startswith("aiquiz_certificate_expiry_seconds{") and 'source="%s"' % source in line:
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError("no expiry of %s in:\n%s" % (source, text))
+
+
+def test_expiry_metrics_follow_every_rotation():
+    # The CertificateExpiringSoon alert reads this file: after a rotation by rotate-certs.yml it must
+    # already show the new certificate, or the alert would fire on a certificate no longer served.
+    host = get(EDGE)
+    metrics = host.file("/var/lib/prometheus/node-exporter/aiquiz_certificates.prom")
+    assert (metrics.user, metrics.mode) == ("root", 0o644)
+    for name in ("edge", "internal"):
+        cert = "%s/%s/cert.pem" % (TLS, name)
+        not_after = x509.load_pem_x509_certificate(host.file(cert).content).not_valid_after_utc.timestamp()
+        assert metric_expiry(host, cert) == not_after, name
+    rc, out = play("playbooks/rotate-certs.yml", {"rotate_certs_names": ["internal"], "rotate_certs_force": True})
+    assert rc == 0, out[-3000:]
+    cert = "%s/internal/cert.pem" % TLS
+    not_after = x509.load_pem_x509_certificate(host.file(cert).content).not_valid_after_utc.timestamp()
+    assert metric_expiry(host, cert) == not_after
+
+
 def test_a_key_not_matching_its_certificate_is_refused_before_the_switch():
     before_serial, before_sets = file_serial("internal"), sets("internal")
     rc, out = play("playbooks/rotate-certs.yml", {"rotate_certs_names": ["internal"], "rotate_certs_force": True,
