@@ -633,10 +633,6 @@ def read_text(path):
         return ''
 
 
-def ensure_parent(path):
-    """Create the missing parent directories of path with mode 0755."""
-    _files.ensure_parent(path, DIR_MODE)
-
 
 def write_atomic(path, text):
     """Write text to a temporary file beside path (not *.prom), fsync it, rename it over path."""

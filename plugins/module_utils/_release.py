@@ -220,10 +220,6 @@ def serialize(ledger):
     return json.dumps(ledger, indent=2, sort_keys=True) + '\n'
 
 
-def ensure_parent(path):
-    """Create the missing parent directories of path with mode 0755."""
-    _files.ensure_parent(path, DIR_MODE)
-
 
 def write_atomic(path, ledger):
     """Write the ledger to a temporary file beside path, fsync it, rename it over path."""

@@ -128,7 +128,8 @@ def test_deadline_exceeded_fails_with_the_data(capsys, server):
     took = time.monotonic() - start
     assert code == 1
     assert result['passed'] is False
-    assert 1.0 <= result['elapsed_s'] < 1.5 and took < 2
+    # Ends at the deadline, not an interval or a timeout later (slack for a loaded machine).
+    assert 1.0 <= result['elapsed_s'] < 2.5 and took < 4
     assert 5 <= result['attempts'] <= 12
     assert (result['consecutive'], result['last_status'], result['last_error']) == (0, 503, 'status 503 not in [200]')
     assert len(result['latencies_ms']) == result['attempts']
@@ -169,14 +170,14 @@ def test_timeout_counts_as_a_failed_attempt(capsys, server):
     code, result = run_module(capsys, {'url': url, 'timeout': 2, 'deadline': 0.5})
     assert code == 1
     assert (result['attempts'], result['last_error']) == (1, 'timed out in the 0.50 s left before the deadline')
-    assert result['elapsed_s'] < 0.8
+    assert result['elapsed_s'] < 1.5  # well under the 2 s timeout
 
     # Several timeouts in a row, the gate ends on time.
     code, result = run_module(capsys, {'url': url, 'timeout': 0.2, 'interval': 0, 'deadline': 1})
     assert code == 1
     assert result['attempts'] >= 3
     assert result['last_error'].startswith('timed out ')
-    assert 1.0 <= result['elapsed_s'] < 1.3
+    assert 1.0 <= result['elapsed_s'] < 1.9
 
 
 def test_body_contains_and_status_codes(capsys, server):
@@ -219,8 +220,8 @@ def test_check_mode_probes_unless_told_to_skip(capsys, server):
 
 
 def test_several_urls_are_gated_side_by_side(capsys, server):
-    web, _web_script = server([(200, 0.3, 'web')])
-    api, _api_script = server([(503, 0, 'starting'), (200, 0.3, 'api')])
+    web, _web_script = server([(200, 1.0, 'web')])
+    api, _api_script = server([(503, 0, 'starting'), (200, 1.0, 'api')])
     started = time.monotonic()
     code, result = run_module(capsys, {'urls': [web + '/readyz', api + '/readyz'], 'successes': 2, 'interval': 0})
     took = time.monotonic() - started
@@ -230,8 +231,8 @@ def test_several_urls_are_gated_side_by_side(capsys, server):
     assert [g['attempts'] for g in result['gates']] == [2, 3]
     assert all(sorted(k for k in g if k != 'url') == RESULT_KEYS for g in result['gates'])
     assert result['elapsed_s'] == max(g['elapsed_s'] for g in result['gates'])
-    # Side by side: about 2 x 0.3 s for the longer, not 4 x 0.3 s for both in a row.
-    assert took < 1.1, took
+    # Side by side: about 2 x 1 s for the longer, not 4 x 1 s for both in a row.
+    assert took < 3.5, took
 
 
 def test_several_urls_fail_naming_the_failing_one(capsys, server):
