@@ -330,6 +330,11 @@ def plan(ledger, namespace, release, images, canary_new_weight, rollback_to=None
                                  'the ledger has no previous good release', _release.known_releases(ledger)))
         release, images = target['id'], dict(target['images'])
     old = _release.active_entry(ledger)
+    idle = _release.idle_colour(ledger)
+    # A rollback to the release whose Deployments are still on the idle colour
+    # (kept at 0 replicas since it was retired): scale them up as they are.
+    kept = bool(rollback) and ledger['colours'].get(idle) == release and \
+        (_release.find(ledger, release) or {}).get('colour') == idle
     update = ledger_update(ledger, namespace, 'deploying', release=release, images=images, now=now,
                            reason='rollback' if rollback else None)
     noop = old is not None and old['id'] == release
@@ -348,6 +353,7 @@ def plan(ledger, namespace, release, images, canary_new_weight, rollback_to=None
         'old_colour': old_colour,
         'canary_weight': canary,
         'migrate': not rollback and not noop,
+        'kept': kept,
         'ledger': update['ledger'],
         'ledger_configmap': update['configmap'],
     }
@@ -688,11 +694,15 @@ def manifests(v, plan_, secrets=None):
     if old:
         retire = [{'kind': 'Deployment', 'name': object_name(renderer.name, s['name'], old)}
                   for s in renderer.services]
+    workload = renderer.workload(colour)
+    if plan_.get('kept'):
+        # The kept Deployments are scaled up as they are, not re-applied.
+        workload = [obj for obj in workload if obj['kind'] != 'Deployment']
     return {
         'setup': renderer.setup(colour),
         'secret': renderer.secret(secrets if secrets is not None else (v.get('k8s_app_secrets') or {})),
         'migration': renderer.migration() if plan_.get('migrate') and v.get('k8s_app_migrate') else None,
-        'workload': renderer.workload(colour),
+        'workload': workload,
         'canary': canary,
         'canary_ref': {'apiVersion': 'networking.k8s.io/v1', 'kind': 'Ingress',
                        'name': object_name(renderer.name, 'canary'), 'namespace': renderer.ns},

@@ -199,12 +199,28 @@ def test_rollback_goes_to_the_previous_good_release_with_its_images():
     assert (plan['release'], plan['colour'], plan['old_colour']) == ('1.0.0', 'blue', 'green')
     assert plan['images'] == images('1.0.0')
     assert plan['rollback'] and not plan['migrate'] and plan['canary_weight'] == 0
+    # Its Deployments were kept on blue: scaled up as they are, not re-applied.
+    assert plan['kept'] is True
+    objects = f.k8s_app_manifests(plan, variables(k8s_app_release='1.0.0'))
+    assert [o['kind'] for o in objects['workload'] if o['kind'] == 'Deployment'] == []
+    assert objects['deployments'] == ['quiz-api-blue', 'quiz-web-blue', 'quiz-worker-blue']
+
+
+def test_rollback_after_a_failed_deploy_on_its_colour_applies_the_deployments_again():
+    # 1.0.0 (blue), 1.1.0 (green), 1.2.0 failed on blue: blue holds 1.2.0's Deployments.
+    plan = f.k8s_app_plan(deployed('1.0.0', '1.1.0', failed='1.2.0'), variables(k8s_app_release=None),
+                          rollback=True)
+    assert (plan['release'], plan['colour'], plan['kept']) == ('1.0.0', 'blue', False)
+    objects = f.k8s_app_manifests(plan, variables(k8s_app_release='1.0.0'))
+    images_ = [o['spec']['template']['spec']['containers'][0]['image'] for o in objects['workload']
+               if o['kind'] == 'Deployment']
+    assert images_ == [images('1.0.0')[name] for name in ('api', 'web', 'worker')]
 
 
 def test_rollback_to_a_named_release():
     plan = f.k8s_app_plan(deployed('1.0.0', '1.1.0', '1.2.0'), variables(k8s_app_release=None),
                           rollback=True, rollback_to='1.0.0')
-    assert (plan['release'], plan['colour']) == ('1.0.0', 'green')
+    assert (plan['release'], plan['colour'], plan['kept']) == ('1.0.0', 'green', False)
 
 
 def test_rollback_to_an_unknown_release_names_those_that_exist():
