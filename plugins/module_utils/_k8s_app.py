@@ -493,7 +493,7 @@ class _Renderer:
         return spec
 
     # --- setup: what every release shares, and this release's configuration
-    def setup(self, colour):
+    def namespace(self):
         objs = []
         if self.v.get('k8s_app_manage_namespace'):
             objs.append({'apiVersion': 'v1', 'kind': 'Namespace', 'metadata': {
@@ -502,6 +502,10 @@ class _Renderer:
                     'pod-security.kubernetes.io/enforce-version': 'latest',
                     'pod-security.kubernetes.io/warn': 'restricted',
                     'pod-security.kubernetes.io/audit': 'restricted'})}})
+        return objs
+
+    def setup(self, colour):
+        objs = []
         objs.append({'apiVersion': 'v1', 'kind': 'ServiceAccount', 'metadata': self.meta(self.name),
                      'automountServiceAccountToken': False})
         objs.extend(self.network_policies())
@@ -672,7 +676,8 @@ class _Renderer:
 def manifests(v, plan_, secrets=None):
     """Every object of the planned release, by phase of the rollout.
 
-    setup: service account, network policies, the release's ConfigMap and
+    namespace: the Namespace when the role manages it (before the ledger
+    is written into it); setup: service account, network policies, the release's ConfigMap and
     Services of the colour; secret: the release's Secret; migration: the Job (None without one);
     workload: the colour's Deployments, PodDisruptionBudgets and autoscalers;
     canary: the canary Ingress (None without a canary step); switch: the
@@ -699,6 +704,7 @@ def manifests(v, plan_, secrets=None):
         # The kept Deployments are scaled up as they are, not re-applied.
         workload = [obj for obj in workload if obj['kind'] != 'Deployment']
     return {
+        'namespace': renderer.namespace(),
         'setup': renderer.setup(colour),
         'secret': renderer.secret(secrets if secrets is not None else (v.get('k8s_app_secrets') or {})),
         'migration': renderer.migration() if plan_.get('migrate') and v.get('k8s_app_migrate') else None,

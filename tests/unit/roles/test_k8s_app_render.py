@@ -291,7 +291,7 @@ def _digest_docs():
     plan = k8s_filters.k8s_app_plan([_ledger_with_active('0.9.0', {'api': 'a:1', 'web': 'w:1', 'worker': 'k:1'})],
                                     variables)
     objects = k8s_filters.k8s_app_manifests(plan, variables)
-    return objects['setup'] + [objects['secret'], objects['migration']] + objects['workload'] + \
+    return objects['namespace'] + objects['setup'] + [objects['secret'], objects['migration']] + objects['workload'] + \
         [objects['canary']] + objects['switch']
 
 

@@ -286,6 +286,9 @@ def test_manifests_of_a_first_release():
     v = variables()
     objects = f.k8s_app_manifests(f.k8s_app_plan([], v), v)
     assert objects['canary'] is None and objects['retire'] == []
+    assert [o['kind'] for o in objects['namespace']] == ['Namespace']
+    assert 'Namespace' not in [o['kind'] for o in objects['setup']]
+    assert f.k8s_app_manifests(f.k8s_app_plan([], v), v | {'k8s_app_manage_namespace': False})['namespace'] == []
     assert objects['gate'] == ['quiz-api-blue', 'quiz-web-blue']
     assert objects['deployments'] == ['quiz-api-blue', 'quiz-web-blue', 'quiz-worker-blue']
     assert objects['migration']['metadata']['name'] == 'quiz-migrate-1-0-0'
