@@ -110,7 +110,7 @@ def rendered(tmp_path_factory):
                                          text=True)) for name, cmd in commands.items())
     result = {}
     for name, proc in procs.items():
-        output, _ = proc.communicate(timeout=300)
+        output = proc.communicate(timeout=300)[0]
         assert proc.returncode == 0, '%s render failed:\n%s' % (name, output[-4000:])
         result[name] = (tmp / ('lab' if name == 'lab' else 'prod'), output)
     return result
@@ -139,7 +139,7 @@ WORKLOADS = ('lab', 'production')
 
 @pytest.mark.parametrize('workload', WORKLOADS)
 def test_render_plans_the_release(rendered, workload):
-    directory, _ = rendered[workload]
+    directory = rendered[workload][0]
     with open(str(directory / 'plan.json'), encoding='utf-8') as handle:
         plan = json.load(handle)
     objects = _objects(directory)
@@ -171,7 +171,7 @@ def test_render_plans_the_release(rendered, workload):
 @pytest.mark.parametrize('version', KUBE_VERSIONS)
 @pytest.mark.parametrize('workload', WORKLOADS)
 def test_manifests_pass_strict_schema_validation(rendered, workload, version):
-    directory, _ = rendered[workload]
+    directory = rendered[workload][0]
     objects = _objects(directory)
     assert len(objects) > 20
     errors = []
@@ -184,7 +184,7 @@ def test_manifests_pass_strict_schema_validation(rendered, workload, version):
 
 
 def test_strict_validation_refuses_an_unknown_field(rendered):
-    directory, _ = rendered['lab']
+    directory = rendered['lab'][0]
     deployment = _by_kind(_objects(directory), 'Deployment')[0]
     deployment['spec']['template']['spec']['containers'][0]['livenessProbes'] = {}
     with pytest.raises(kubernetes_validate.ValidationError):
@@ -193,7 +193,7 @@ def test_strict_validation_refuses_an_unknown_field(rendered):
 
 @pytest.mark.parametrize('workload', WORKLOADS)
 def test_pods_meet_the_restricted_pod_security_standard(rendered, workload):
-    directory, _ = rendered[workload]
+    directory = rendered[workload][0]
     objects = _objects(directory)
     namespace = _by_kind(objects, 'Namespace')[0]
     assert namespace['metadata']['labels']['pod-security.kubernetes.io/enforce'] == 'restricted'
@@ -218,7 +218,7 @@ def test_pods_meet_the_restricted_pod_security_standard(rendered, workload):
 
 @pytest.mark.parametrize('workload', WORKLOADS)
 def test_network_policies_deny_by_default_and_allow_only_the_paths(rendered, workload):
-    directory, _ = rendered[workload]
+    directory = rendered[workload][0]
     policies = dict((obj['metadata']['name'], obj['spec']) for obj in _by_kind(_objects(directory), 'NetworkPolicy'))
     assert policies['quiz-default-deny'] == {'podSelector': {}, 'policyTypes': ['Ingress', 'Egress']}
     # Who may reach each service: the ingress controller the exposed ones,
@@ -305,7 +305,7 @@ def checkov_report(rendered, tmp_path_factory):
     (tmp / 'digests.yml').write_text(yaml.safe_dump_all(_digest_docs()))
     inputs = {'digests': [str(tmp / 'digests.yml')]}
     for workload in WORKLOADS:
-        directory, _ = rendered[workload]
+        directory = rendered[workload][0]
         inputs[workload] = [str(directory / 'manifests.yml'), str(directory / 'secret.yml')]
     report = _checkov([f for files in inputs.values() for f in files], SKIP_ALWAYS)
     failed = dict((name, []) for name in inputs)
@@ -333,8 +333,8 @@ def test_checkov_passes_image_digests_unskipped(checkov_report):
 def test_digest_manifests_pass_strict_schema_validation():
     docs = _digest_docs()
     specs = list(_pod_specs(docs))
-    assert all('@sha256:' in spec['containers'][0]['image'] for _, spec in specs)
-    assert all(spec['containers'][0]['imagePullPolicy'] == 'IfNotPresent' for _, spec in specs)
+    assert all('@sha256:' in spec['containers'][0]['image'] for _name, spec in specs)
+    assert all(spec['containers'][0]['imagePullPolicy'] == 'IfNotPresent' for _name, spec in specs)
     for version in KUBE_VERSIONS:
         for doc in docs:
             kubernetes_validate.validate(doc, version, strict=True)
