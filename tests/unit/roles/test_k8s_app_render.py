@@ -98,12 +98,19 @@ def _render_commands(tmp):
         'k8s_app_render_dir': str(tmp / 'prod')})))
     prod = playbook + ['-i', os.path.join(ROOT, 'inventories', 'production'), '-l', 'app1.quiz.example.com',
                        PLAYBOOK, '-e', '@' + str(tmp / 'prod.json')]
-    return env, {'lab': lab, 'production': prod}
+    # The lab's workload with values Kubernetes would refuse.
+    (tmp / 'bad.json').write_text(json.dumps(dict(LAB_K8S_VARS, k8s_app_render_dir=str(tmp / 'bad'), **{
+        'k8s_app_canary_percent': 150, 'compose_app_release': '1.0.0/../x',
+        'k8s_app_resources': {'requests': {'cpu': '100 m', 'memory': '128Mi'},
+                              'limits': {'cpu': '1', 'memory': '512Mi'}}})))
+    bad = lab[:-1] + ['@' + str(tmp / 'bad.json')]
+    return env, {'lab': lab, 'production': prod, 'bad': bad}
 
 
 @pytest.fixture(scope='module')
 def rendered(tmp_path_factory):
-    """Both renders, side by side: {'lab': (dir, output), 'production': (dir, output)}."""
+    """The renders, side by side: {'lab': (dir, output), 'production': (dir, output),
+    'bad': (dir, output, returncode)}."""
     tmp = tmp_path_factory.mktemp('k8s-render')
     env, commands = _render_commands(tmp)
     procs = dict((name, subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -111,6 +118,9 @@ def rendered(tmp_path_factory):
     result = {}
     for name, proc in procs.items():
         output = proc.communicate(timeout=300)[0]
+        if name == 'bad':
+            result[name] = (tmp / 'bad', output, proc.returncode)
+            continue
         assert proc.returncode == 0, '%s render failed:\n%s' % (name, output[-4000:])
         result[name] = (tmp / ('lab' if name == 'lab' else 'prod'), output)
     return result
@@ -135,6 +145,17 @@ def _pod_specs(objects):
 
 
 WORKLOADS = ('lab', 'production')
+
+
+def test_values_kubernetes_would_refuse_stop_the_role_before_rendering(rendered):
+    directory, output, returncode = rendered['bad']
+    assert returncode != 0
+    for fragment in ('k8s_app_canary_percent: "150"', 'k8s_app_release: "1.0.0/../x"',
+                     'k8s_app_resources.requests.cpu: "100 m"'):
+        assert fragment in output
+    assert not directory.exists()
+    for value in SECRET_VALUES[:2]:
+        assert value not in output
 
 
 @pytest.mark.parametrize('workload', WORKLOADS)
