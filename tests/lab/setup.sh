@@ -81,6 +81,16 @@ make_venv() {
   echo "$want" >"$stamp"
 }
 
+# checkov (the k8s_app render test's policy scanner) pins packages the
+# project's venv also holds: a venv of its own, made once.
+CHECKOV_VERSION=3.3.30
+make_checkov_venv() {
+  [ -x .cache/checkov-venv/bin/checkov ] && return 0
+  { mkdir -p .cache && python3 -m venv .cache/checkov-venv; } || die "python3 -m venv .cache/checkov-venv failed"
+  .cache/checkov-venv/bin/pip install -q --disable-pip-version-check "checkov==$CHECKOV_VERSION" >/tmp/aiquiz-checkov-pip.log 2>&1 \
+    || die "pip install checkov failed, is PyPI reachable? (see /tmp/aiquiz-checkov-pip.log)"
+}
+
 link_collection() {
   # Playbooks resolve aiquiz.ops.* from this working tree, never from a copy.
   mkdir -p collections/ansible_collections/aiquiz
@@ -96,6 +106,7 @@ step host     check_host
 step packages install_packages
 step docker   start_docker
 step venv     make_venv
+step checkov  make_checkov_venv
 step link     link_collection
 step images   build_images
 printf 'setup: done in %d s\n' "$(( $(date +%s) - total0 ))"
