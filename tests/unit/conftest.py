@@ -14,7 +14,7 @@ if COLLECTIONS not in sys.path:
 
 def _install_collection_loader():
     # As `ansible-test units` does: with Ansible's collection loader in place,
-    # plain imports and plugin loaders (inventory_loader.get('aiquiz.ops.lab'))
+    # plain imports and plugin loaders (filter_loader.get('aiquiz.ops.canary_weights'))
     # yield the same modules.
     from ansible.plugins.loader import init_plugin_loader
     from ansible.utils.collection_loader import AnsibleCollectionConfig
