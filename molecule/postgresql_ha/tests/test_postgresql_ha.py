@@ -157,11 +157,11 @@ def test_writes_through_haproxy_land_on_the_primary():
 def test_reads_on_the_replica_port_reach_a_replica_that_refuses_writes():
     primary = leader("postgresql-ha1")
     seen = set()
-    for _ in range(4):
+    for attempt in range(4):
         rc, out = psql("postgresql-ha1", "SELECT inet_server_addr(), pg_is_in_recovery()", port=5001)
         assert rc == 0, out
         address, recovery = out.split("|")
-        assert recovery == "t" and address != ADDRESSES[primary]
+        assert recovery == "t" and address != ADDRESSES[primary], attempt
         seen.add(address)
     assert len(seen) == 2, "round robin over both replicas: %s" % seen
     rc, out = psql("postgresql-ha2", "INSERT INTO ha_probe VALUES ('replica')", port=5001)
@@ -268,9 +268,10 @@ def test_failover_under_write_load_loses_no_acknowledged_write_and_the_old_leade
     assert rc == 0, out
     present = {int(line) for line in out.split()}
     lost = sorted(acked - present)
-    figures = json.dumps({"scenario": "postgresql_ha", "event": "primary container stopped", "old_leader": old,
-                      "new_leader": new, "acknowledged_writes": len(acked), "failed_attempts": result["failed"],
-                      "write_downtime_seconds": round(result["max_gap"], 2), "acknowledged_writes_lost": len(lost)})
+    figures = json.dumps({
+        "scenario": "postgresql_ha", "event": "primary container stopped", "old_leader": old, "new_leader": new,
+        "acknowledged_writes": len(acked), "failed_attempts": result["failed"],
+        "write_downtime_seconds": round(result["max_gap"], 2), "acknowledged_writes_lost": len(lost)})
     # In the test output whatever pytest captures: the figures of the run.
     with capsys.disabled():
         print("\n" + figures)
