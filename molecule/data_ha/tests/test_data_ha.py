@@ -135,7 +135,7 @@ def report(capsys):
     """Print one JSON line in the log whatever pytest captures."""
     def emit(fields):
         with capsys.disabled():
-            report((fields), flush=True)
+            print(json.dumps(fields), flush=True)
     return emit
 
 
@@ -269,14 +269,14 @@ def test_redis_primary_lost_under_writes(tls_context, addresses, report):
     reader = Resp(tls_context, new_primary_ip, 6379)
     lost = [key for key in acked if reader.call("GET", "ha:%s:%d" % (run, key)) is None]
     reader.close()
-    report(({"test": "redis_primary_lost", "acknowledged": len(acked), "lost": len(lost),
+    report({"test": "redis_primary_lost", "acknowledged": len(acked), "lost": len(lost),
                       "downtime_s": round(downtime, 2) if downtime is not None else None,
-                      "old_primary": old_primary_ip, "new_primary": new_primary_ip}))
+                      "old_primary": old_primary_ip, "new_primary": new_primary_ip})
 
     docker("start", old_primary)
     assert address(old_primary) == old_primary_ip, "the restarted container got another address"
     healthy = wait_for(lambda: redis_group_healthy(tls_context, addresses), 120, "the old primary rejoins")
-    report(({"test": "redis_rejoined", "primary": healthy, "old_primary_now": "replica"}))
+    report({"test": "redis_rejoined", "primary": healthy, "old_primary_now": "replica"})
 
     assert first_failure is not None, "the writes never failed: the primary was not stopped"
     assert downtime is not None and downtime < 30
@@ -298,7 +298,7 @@ def amqp(ip):
     return pika.BlockingConnection(params)
 
 
-def test_rabbitmq_node_lost_under_publish_and_consume(addresses, report):
+def test_rabbitmq_node_lost_under_publish_and_consume(tls_context, addresses, report):
     """Publisher confirms and manual acks on a node that stays; the queue's leader node stopped
     meanwhile. Every confirmed message is consumed at least once; prints the counts."""
     leader = rabbitmq_leader()
@@ -352,9 +352,9 @@ def test_rabbitmq_node_lost_under_publish_and_consume(addresses, report):
     consumer.join(timeout=30)
     lost = sorted(set(confirmed) - set(consumed))
     duplicates = len(consumed) - len(set(consumed))
-    report(({"test": "rabbitmq_node_lost", "stopped": NODES[stopped], "connected": NODES[connected],
+    report({"test": "rabbitmq_node_lost", "stopped": NODES[stopped], "connected": NODES[connected],
                       "published": number, "confirmed": len(confirmed), "not_confirmed": failed,
-                      "consumed": len(set(consumed)), "lost": len(lost), "duplicates": duplicates}))
+                      "consumed": len(set(consumed)), "lost": len(lost), "duplicates": duplicates})
 
     docker("start", stopped)
     assert address(stopped) == addresses[stopped], "the restarted container got another address"
@@ -363,8 +363,10 @@ def test_rabbitmq_node_lost_under_publish_and_consume(addresses, report):
         status = json.loads(rabbitmqctl(connected, "cluster_status", "--formatter", "json"))
         return len(status["running_nodes"]) == 3
     wait_for(three_running, 180, "the stopped node rejoins the cluster")
+    # The host also runs a Redis replica and a Sentinel: they are back too.
+    wait_for(lambda: redis_group_healthy(tls_context, addresses), 120, "the host's Redis rejoins")
     queues = json.loads(rabbitmqctl(connected, "list_queues", "name", "online", "--formatter", "json"))
-    report(({"test": "rabbitmq_rejoined", "node": NODES[stopped], "running_nodes": 3}))
+    report({"test": "rabbitmq_rejoined", "node": NODES[stopped], "running_nodes": 3})
 
     assert len(confirmed) > 100
     assert not lost, lost[:20]
