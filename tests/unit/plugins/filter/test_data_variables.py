@@ -340,4 +340,4 @@ def test_task_passes_every_variable(role):
 @pytest.mark.parametrize('role', FILTERS)
 def test_filter_is_registered(role):
     name = '%s_variable_errors' % role
-    assert FILTERS[role].FilterModule().filters() == {name: getattr(FILTERS[role], name)}
+    assert FILTERS[role].FilterModule().filters()[name] is getattr(FILTERS[role], name)
