@@ -9,15 +9,21 @@ has rejoined. Traffic goes only to the scenario's own containers.
 """
 
 import json
+import pathlib
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 import uuid
 
 import pika
 import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(ROOT / "tests" / "workloads" / "common"))
+import quizcommon  # noqa: E402  pylint: disable=wrong-import-position
 
 HOSTS = ["data_ha-1", "data_ha-2", "data_ha-3"]
 NODES = {"data_ha-1": "rabbit@data1", "data_ha-2": "rabbit@data2", "data_ha-3": "rabbit@data3"}
@@ -90,7 +96,7 @@ class Resp:
             return data.decode()
         if kind == b"*":
             size = int(rest)
-            return None if size < 0 else [self._read() for _ in range(size)]
+            return None if size < 0 else [self._read() for _item in range(size)]
         raise ConnectionError("unexpected reply %r" % line)
 
     def close(self):
@@ -208,6 +214,19 @@ def test_workload_queue_is_a_quorum_queue_on_every_node():
     assert sorted(queue[0]["members"]) == sorted(NODES.values())
 
 
+def test_the_workloads_declaration_of_its_queue_is_accepted(addresses):
+    """The workload declares its queue with QUIZ_EVENTS_QUEUE_TYPE=quorum: accepted on any node; a plain
+    durable declare (the workload without it) is refused, as the data guide says."""
+    for host in HOSTS:
+        connection = amqp(addresses[host])
+        channel = connection.channel()
+        channel.queue_declare(QUEUE, durable=True, arguments=quizcommon.events_queue_arguments("quorum"))
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker) as refused:
+            channel.queue_declare(QUEUE, durable=True)
+        assert refused.value.reply_code == 406
+        connection.close()
+
+
 def test_erlang_distribution_listens_on_the_private_address_only(addresses):
     for host, ip in addresses.items():
         listening = docker("exec", host, "ss", "-Hltn")
@@ -270,8 +289,8 @@ def test_redis_primary_lost_under_writes(tls_context, addresses, report):
     lost = [key for key in acked if reader.call("GET", "ha:%s:%d" % (run, key)) is None]
     reader.close()
     report({"test": "redis_primary_lost", "acknowledged": len(acked), "lost": len(lost),
-                      "downtime_s": round(downtime, 2) if downtime is not None else None,
-                      "old_primary": old_primary_ip, "new_primary": new_primary_ip})
+            "downtime_s": round(downtime, 2) if downtime is not None else None,
+            "old_primary": old_primary_ip, "new_primary": new_primary_ip})
 
     docker("start", old_primary)
     assert address(old_primary) == old_primary_ip, "the restarted container got another address"
@@ -353,8 +372,8 @@ def test_rabbitmq_node_lost_under_publish_and_consume(tls_context, addresses, re
     lost = sorted(set(confirmed) - set(consumed))
     duplicates = len(consumed) - len(set(consumed))
     report({"test": "rabbitmq_node_lost", "stopped": NODES[stopped], "connected": NODES[connected],
-                      "published": number, "confirmed": len(confirmed), "not_confirmed": failed,
-                      "consumed": len(set(consumed)), "lost": len(lost), "duplicates": duplicates})
+            "published": number, "confirmed": len(confirmed), "not_confirmed": failed,
+            "consumed": len(set(consumed)), "lost": len(lost), "duplicates": duplicates})
 
     docker("start", stopped)
     assert address(stopped) == addresses[stopped], "the restarted container got another address"
