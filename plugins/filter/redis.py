@@ -10,9 +10,11 @@ Its documentation is in redis_variable_errors.yml beside this file.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.aiquiz.ops.plugins.module_utils import _netnames
 from ansible_collections.aiquiz.ops.plugins.module_utils import _role_variables as rv
 
 MIN_PASSWORD_LENGTH = 16
@@ -26,7 +28,9 @@ LOOPBACK_RE = re.compile(r'-?(127\.[0-9.]+|::1|localhost)')
 
 VARIABLES = ('redis_password', 'redis_bind', 'redis_port', 'redis_maxmemory', 'redis_save', 'redis_tls_enabled',
              'redis_tls_certificate', 'redis_tls_cert_file', 'redis_tls_key_file', 'redis_tls_ca_file',
-             'redis_plaintext_port', 'tls_certificates')
+             'redis_plaintext_port', 'tls_certificates', 'redis_ha', 'redis_ha_group', 'redis_ha_primary',
+             'redis_ha_address', 'redis_sentinel_quorum', 'redis_min_replicas_to_write', 'redis_ha_host',
+             'redis_ha_members', 'redis_ha_running_master')
 
 
 def _plaintext_port_errors(v, bind):
@@ -42,6 +46,62 @@ def _plaintext_port_errors(v, bind):
     if port == rv.integer(v['redis_port']):
         return ['redis_plaintext_port: the TLS port (redis_port) already is %d' % port]
     return []
+
+
+def _address_errors(v, bind, members):
+    address = rv.text(v['redis_ha_address'])
+    if not address:
+        return ['redis_ha_address: required with redis_ha: sentinel (this host\'s private address)']
+    parsed = _netnames.ip_address(address)
+    if parsed is None:
+        return ['redis_ha_address: "%s" is not an IP address' % address]
+    if parsed.is_loopback or parsed.is_unspecified:
+        return ['redis_ha_address: %s is not an address the other hosts can reach' % address]
+    errors = []
+    if bind is not None and address not in [rv.text(item).lstrip('-') for item in bind]:
+        errors.append('redis_ha_address: %s is not in redis_bind (Redis would not listen on it)' % address)
+    others = sorted(host for host, other in members.items()
+                    if host != v['redis_ha_host'] and rv.text(other) == address)
+    if others:
+        errors.append('redis_ha_address: %s is the address of %s too' % (address, ', '.join(others)))
+    return errors
+
+
+def _ha_errors(v, bind):
+    """redis_ha: sentinel - the group, the primary, this host's address, the quorum."""
+    group = rv.text(v['redis_ha_group'])
+    members = v['redis_ha_members']
+    if not isinstance(members, Mapping) or not members:
+        return ['redis_ha_group: "%s" is no inventory group with hosts' % group]
+    errors = []
+    hosts = list(members)
+    count = len(hosts)
+    if count < 3 or count % 2 == 0:
+        errors.append('redis_ha_group: %d host(s) in "%s" (%s); Sentinel needs an odd number, three or more'
+                      % (count, group, ', '.join(hosts)))
+    if v['redis_ha_host'] not in members:
+        errors.append('redis_ha_group: this host (%s) is not in "%s"' % (v['redis_ha_host'], group))
+    missing = [host for host in hosts if members[host] is None]
+    if missing:
+        errors.append('redis_ha_group: %s not in this play (--limit?); the whole group runs the role together'
+                      % ', '.join(missing))
+    primary = rv.text(v['redis_ha_primary'])
+    if primary and primary not in members:
+        errors.append('redis_ha_primary: "%s" is not a host of redis_ha_group (%s)' % (primary, group))
+    errors.extend(_address_errors(v, bind, members))
+    quorum = rv.integer(v['redis_sentinel_quorum'])
+    if quorum is None or not count // 2 < quorum <= count:
+        errors.append('redis_sentinel_quorum: %s for %d Sentinels; it must be more than half of them (%d to %d)'
+                      % (v['redis_sentinel_quorum'], count, count // 2 + 1, count))
+    replicas = rv.integer(v['redis_min_replicas_to_write'])
+    if replicas is None or replicas < 0 or replicas > count - 1:
+        errors.append('redis_min_replicas_to_write: %s, but the group has %d replicas (0 to %d)'
+                      % (v['redis_min_replicas_to_write'], count - 1, count - 1))
+    master = rv.text(v['redis_ha_running_master'])
+    if master and master not in [rv.text(address) for address in members.values()]:
+        errors.append('redis_ha_group: this host\'s Redis replicates %s, no host of "%s": it belongs to another'
+                      ' Redis group; make it a primary (REPLICAOF NO ONE) or remove it first' % (master, group))
+    return errors
 
 
 def redis_variable_errors(variables):
@@ -65,10 +125,39 @@ def redis_variable_errors(variables):
     if v['redis_tls_enabled']:
         errors.extend(rv.tls_source_errors(v, 'redis'))
         errors.extend(_plaintext_port_errors(v, bind))
+    if v['redis_ha'] == 'sentinel':
+        errors.extend(_ha_errors(v, bind))
+    elif v['redis_ha'] not in ('none', None, ''):
+        errors.append('redis_ha: "%s" is not none or sentinel' % (v['redis_ha'],))
     return errors
+
+
+def redis_sentinel_primary(answers, members, initial=''):
+    """The address of the primary: what most Sentinels that answered say, else
+    the address of the initial primary (a host of members, or the first one).
+
+    answers: one per host, an address or "" (no Sentinel answered there).
+    members: host -> address, in the group's order.
+    """
+    if not isinstance(members, Mapping) or not members:
+        raise AnsibleFilterError('redis_sentinel_primary: expects the members as host -> address')
+    said = [rv.text(answer) for answer in answers or [] if answer]
+    if not said:
+        host = rv.text(initial) or next(iter(members))
+        if host not in members:
+            raise AnsibleFilterError('redis_sentinel_primary: "%s" is not a member' % host)
+        return rv.text(members[host])
+    counts = {}
+    for address in said:
+        counts[address] = counts.get(address, 0) + 1
+    best = max(counts, key=lambda address: (counts[address], address))
+    if counts[best] * 2 <= len(said):
+        raise AnsibleFilterError('the Sentinels disagree on the primary (%s): wait for the failover to end, then run'
+                                 ' again' % ', '.join('%s x%d' % item for item in sorted(counts.items())))
+    return best
 
 
 class FilterModule:
 
     def filters(self):
-        return {'redis_variable_errors': redis_variable_errors}
+        return {'redis_variable_errors': redis_variable_errors, 'redis_sentinel_primary': redis_sentinel_primary}

@@ -281,3 +281,15 @@ def test_amqps_parameters_check_the_certificate_and_the_url_host(pki):
     assert params.ssl_options.context.check_hostname and params.ssl_options.context.verify_mode == qc.ssl.CERT_REQUIRED
     with pytest.raises(qc.InsecureURL):
         qc.amqp_parameters("amqp://quiz:pw@data1:5672/%2F", pki["ours"]["ca.pem"])
+
+
+@pytest.mark.parametrize("value, arguments", [("", None), ("quorum", {"x-queue-type": "quorum"}),
+                                              ("classic", {"x-queue-type": "classic"})])
+def test_events_queue_is_declared_with_the_operators_type(monkeypatch, value, arguments):
+    monkeypatch.setenv("QUIZ_EVENTS_QUEUE_TYPE", value)
+    assert qc.events_queue_arguments() == arguments
+
+
+def test_an_unknown_events_queue_type_is_refused():
+    with pytest.raises(ValueError, match="QUIZ_EVENTS_QUEUE_TYPE"):
+        qc.events_queue_arguments("stream")

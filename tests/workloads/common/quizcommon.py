@@ -82,6 +82,16 @@ def redact(url):
 TLS_CA_FILE = os.environ.get("QUIZ_TLS_CA_FILE", "")
 
 
+def events_queue_arguments(queue_type=None):
+    """The events queue's declaration arguments: {"x-queue-type": "quorum"} where the operators
+    declare it as a quorum queue (rabbitmq_queues; RabbitMQ refuses a declare whose type differs),
+    None (a classic queue, as before) when QUIZ_EVENTS_QUEUE_TYPE is empty."""
+    queue_type = os.environ.get("QUIZ_EVENTS_QUEUE_TYPE", "") if queue_type is None else queue_type
+    if queue_type not in ("", "classic", "quorum"):
+        raise ValueError("QUIZ_EVENTS_QUEUE_TYPE: %r is not classic or quorum" % queue_type)
+    return {"x-queue-type": queue_type} if queue_type else None
+
+
 class InsecureURL(ValueError):
     """A data service URL that would send the password and the data in clear."""
 

@@ -183,7 +183,7 @@ class Publisher:
         params.connection_attempts = 1
         self.conn = pika.BlockingConnection(params)
         self.channel = self.conn.channel()
-        self.channel.queue_declare(queue=QUEUE, durable=True)
+        self.channel.queue_declare(queue=QUEUE, durable=True, arguments=qc.events_queue_arguments())
         self.channel.confirm_delivery()
 
     def close(self):

@@ -50,7 +50,7 @@ def consume_once():
     conn = pika.BlockingConnection(params)
     try:
         channel = conn.channel()
-        channel.queue_declare(queue=QUEUE, durable=True)
+        channel.queue_declare(queue=QUEUE, durable=True, arguments=qc.events_queue_arguments())
         channel.basic_qos(prefetch_count=20)
         qc.log("info", "consuming", queue=QUEUE)
         for method, _props, body in channel.consume(QUEUE, inactivity_timeout=1.0):
