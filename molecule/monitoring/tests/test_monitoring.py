@@ -185,6 +185,11 @@ for _ in range(count):
 """
 
 
+def send(app, scheme, path, count):
+    """count requests through the edge; their statuses."""
+    return app.check_output("python3 -c %s %s %s %s", SEND, scheme, path, str(count)).split()
+
+
 def mtail_requests(mon, app):
     """aiquiz_edge_requests_total from mtail's /metrics, as {(service, code): value}."""
     text = mon.check_output("python3 -c %s %s", GET,
@@ -206,8 +211,7 @@ def test_edge_requests_are_counted_by_service_and_code(mon):
             ("web", "502"): ("https", "/", 4), ("", "301"): ("http", "/", 2)}
     before = mtail_requests(mon, app)
     for (service, code), (scheme, path, count) in sent.items():
-        statuses = app.check_output("python3 -c %s %s %s %d", SEND, scheme, path, count).split()
-        assert statuses == [code] * count, (service, statuses)
+        assert send(app, scheme, path, count) == [code] * count, service
     expected = dict(before)
     for key, (_scheme, _path, count) in sent.items():
         expected[key] = before.get(key, 0) + count
@@ -235,7 +239,9 @@ def test_mtail_program_change_reloads_without_losing_counts(mon):
     """A changed program is reloaded by SIGHUP (the role's handler): same process, counters kept."""
     app = get("monitoring-app")
     pid = app.check_output("systemctl show -p MainPID --value mtail")
-    before = mtail_requests(mon, app)
+    assert send(app, "https", "/api/ok", 1) == ["200"]
+    before = wait_for(lambda: mtail_requests(mon, app).get(("api", "200")) and mtail_requests(mon, app),
+                      timeout=30, step=1)
     assert before
     app.check_output("systemctl reload mtail")
     assert app.check_output("systemctl show -p MainPID --value mtail") == pid
