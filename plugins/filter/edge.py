@@ -1,10 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, aiquiz.ops maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filter edge_variable_errors: what the edge role's argument specs cannot
-express, every error at once, each naming the variable.
+"""Filters edge_variable_errors (what the edge role's argument specs cannot
+express, every error at once, each naming the variable) and edge_route_service
+(the service label a route's requests carry in the JSON access log).
 
-Its documentation is in edge_variable_errors.yml beside this file.
+Their documentation is in the .yml file of the same name beside this file.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ RATE_RE = re.compile(r'[1-9][0-9]*r/[sm]')
 WORD_RE = re.compile(r'[^\s;{}"\'$#\\]+')
 PATH_RE = re.compile(r'/[^\s;{}"\'$#\\]*')
 CURVE_RE = re.compile(r'[A-Za-z0-9_-]+')
+# A service label: what mtail's program and Prometheus' rules match on.
+SERVICE_RE = re.compile(r'[a-z0-9][a-z0-9_-]*')
 HEADER_FORBIDDEN_RE = re.compile(r'["\\\n$]')
 # A year: the least max-age the HSTS preload list takes.
 PRELOAD_MAX_AGE = 31536000
@@ -52,6 +55,22 @@ def _int(value):
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+def edge_route_service(route):
+    """The service a route's requests are logged (and counted) under: its own service, else
+    the name of its upstream without the workload's prefix (quiz_api -> api); an upstream
+    name without "_" is the service itself."""
+    if not isinstance(route, Mapping):
+        raise AnsibleFilterError('edge_route_service: expects a route of edge_routes, got %r' % (route,))
+    service = route.get('service')
+    if service not in (None, ''):
+        return str(service)
+    upstream = route.get('upstream')
+    if not isinstance(upstream, str) or not upstream:
+        raise AnsibleFilterError('edge_route_service: the route has no upstream: %r' % (route,))
+    prefix, _sep, rest = upstream.partition('_')
+    return (rest or prefix).lower()
 
 
 def _at_least(errors, variables, name, minimum, what):
@@ -107,6 +126,9 @@ def edge_variable_errors(variables):
         if route.get('upstream') not in names:
             errors.append('edge_routes[%d].upstream: "%s" is not in edge_upstreams (%s)'
                           % (index, route.get('upstream'), ', '.join(str(name) for name in names)))
+        elif not _matches(SERVICE_RE, edge_route_service(route)):
+            errors.append('edge_routes[%d].service: "%s" must be lower-case letters, digits, "_" or "-" (set service'
+                          ' when the upstream name does not give one)' % (index, edge_route_service(route)))
 
     if not _matches(RATE_RE, v['edge_rate_limit']):
         errors.append('edge_rate_limit: "%s" is not an nginx rate such as 20r/s or 600r/m' % (v['edge_rate_limit'],))
@@ -146,4 +168,4 @@ def edge_variable_errors(variables):
 class FilterModule:
 
     def filters(self):
-        return {'edge_variable_errors': edge_variable_errors}
+        return {'edge_variable_errors': edge_variable_errors, 'edge_route_service': edge_route_service}

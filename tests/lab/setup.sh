@@ -7,6 +7,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root" || exit 2
 # restic: the backup host script's unit tests run the real binary against repositories in temporary directories.
 APT_PACKAGES=(docker.io debootstrap git make python3-venv ca-certificates shellcheck openssh-client sshpass restic prometheus prometheus-alertmanager)
+APT_PACKAGES+=(mtail)  # the unit test of the exporters role's mtail program (mtail --one_shot)
 APT_PACKAGES+=(chromium)  # the go-live report test opens the report in headless Chromium
 MIN_FREE_MB=${AIQUIZ_MIN_FREE_MB:-8192}
 DOCKER_LOG=${AIQUIZ_DOCKER_LOG:-/var/log/aiquiz-dockerd.log}

@@ -348,6 +348,8 @@ def test_access_log_is_one_json_object_per_request(name):
     assert entry["upstream_status"] == "200"
     assert isinstance(entry["request_time"], (int, float))
     float(entry["upstream_response_time"])
+    # The route's service (edge_route_service: quiz_api -> api), what mtail counts by.
+    assert entry["service"] == "api"
     assert re.fullmatch(r"[0-9a-f]{32}", entry["request_id"])
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", entry["time"])
 

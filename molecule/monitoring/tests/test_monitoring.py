@@ -1,7 +1,8 @@
 """Behaviour of the monitoring roles (prometheus, alertmanager, exporters) through
 playbooks/monitoring.yml, after the firewall role: monitoring-mon runs Prometheus,
 Alertmanager and a webhook recorder on loopback; monitoring-data runs Redis, the node and
-redis exporters; monitoring-app is a host outside the monitoring group.
+redis exporters; monitoring-app is a host outside the monitoring group and the edge (nginx,
+whose access log mtail counts).
 
 Every request goes to the scenario's own containers, from the monitoring host.
 """
@@ -10,6 +11,7 @@ import json
 import os
 import pathlib
 import time
+import urllib.parse
 
 import pytest
 import testinfra
@@ -114,6 +116,7 @@ def test_targets_come_from_the_inventory_and_are_all_up(mon, data):
     mon_ip, data_ip, app_ip = address(mon), address(data), address(get("monitoring-app"))
     assert by_job == sorted([
         ("alertmanager", "monitoring-mon", "http://%s:9093/metrics" % mon_ip),
+        ("mtail", "monitoring-app", "http://%s:3903/metrics" % app_ip),
         ("node", "monitoring-app", "http://%s:9100/metrics" % app_ip),
         ("node", "monitoring-data", "http://%s:9100/metrics" % data_ip),
         ("node", "monitoring-mon", "http://%s:9100/metrics" % mon_ip),
@@ -144,6 +147,105 @@ def test_exporters_admit_the_monitoring_host_alone(mon, data, port):
     target = address(data)
     assert mon.check_output("python3 -c %s %s %s", CONNECT, target, str(port)) == "open"
     assert app.check_output("python3 -c %s %s %s", CONNECT, target, str(port)).startswith("closed")
+
+
+def test_mtail_admits_the_monitoring_host_alone(mon, data):
+    target = address(get("monitoring-app"))
+    assert mon.check_output("python3 -c %s %s %s", CONNECT, target, "3903") == "open"
+    assert data.check_output("python3 -c %s %s %s", CONNECT, target, "3903").startswith("closed")
+
+
+def test_mtail_listens_on_the_private_address_only():
+    app = get("monitoring-app")
+    assert app.service("mtail").is_running and app.service("mtail").is_enabled
+    assert app.socket("tcp://%s:3903" % address(app)).is_listening
+    assert not app.socket("tcp://0.0.0.0:3903").is_listening
+    assert not app.socket("tcp://:::3903").is_listening
+    # It reads nginx's log as user mtail, through the adm group.
+    assert "adm" in app.user("mtail").groups
+
+
+# Requests through the edge, from the edge host's loopback: by Host (the
+# address gives no SNI; the catch-all completes the handshake, the Host header
+# picks the server). Prints one status per request.
+SEND = """
+import http.client, ssl, sys
+context = ssl.create_default_context()
+context.check_hostname = False
+context.verify_mode = ssl.CERT_NONE
+scheme, path, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+for _ in range(count):
+    if scheme == "https":
+        conn = http.client.HTTPSConnection("127.0.0.1", 443, timeout=10, context=context)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", 80, timeout=10)
+    conn.request("GET", path, headers={"Host": "edge.molecule.test", "User-Agent": 'molecule "service":"evil"'})
+    print(conn.getresponse().status)
+    conn.close()
+"""
+
+
+def send(app, scheme, path, count):
+    """count requests through the edge; their statuses."""
+    return app.check_output("python3 -c %s %s %s %s", SEND, scheme, path, str(count)).split()
+
+
+def mtail_requests(mon, app):
+    """aiquiz_edge_requests_total from mtail's /metrics, as {(service, code): value}."""
+    text = mon.check_output("python3 -c %s %s", GET,
+                            "http://%s:3903/metrics" % address(app))
+    counts = {}
+    for line in text.splitlines():
+        if line.startswith("aiquiz_edge_requests_total{"):
+            labels, value = line[len("aiquiz_edge_requests_total{"):].rsplit("} ", 1)
+            pairs = dict(item.split("=", 1) for item in labels.split(","))
+            counts[(pairs["service"].strip('"'), pairs["code"].strip('"'))] = float(value)
+    return counts
+
+
+def test_edge_requests_are_counted_by_service_and_code(mon):
+    """Real requests through nginx: mtail's counters go up by exactly what was sent, by the
+    route's service and the status, and Prometheus scrapes the same numbers from mtail."""
+    app = get("monitoring-app")
+    sent = {("api", "200"): ("https", "/api/ok", 7), ("api", "404"): ("https", "/api/missing", 3),
+            ("web", "502"): ("https", "/", 4), ("", "301"): ("http", "/", 2)}
+    before = mtail_requests(mon, app)
+    for (service, code), (scheme, path, count) in sent.items():
+        assert send(app, scheme, path, count) == [code] * count, service
+    expected = dict(before)
+    for key, (_scheme, _path, count) in sent.items():
+        expected[key] = before.get(key, 0) + count
+
+    def counted():
+        now = mtail_requests(mon, app)
+        return now if now == expected else None
+    after = wait_for(counted, timeout=30, step=1)
+    assert after == expected, (before, mtail_requests(mon, app))
+    # A client's "service" inside the user agent is no label.
+    assert not any(service == "evil" for service, _code in after)
+
+    def scraped():
+        query = 'aiquiz_edge_requests_total{job="mtail",instance="monitoring-app",service="api",code="200"}'
+        result = prom(mon, "/api/v1/query?query=" + urllib.parse.quote(query))["data"]["result"]
+        return result if result and float(result[0]["value"][1]) == expected[("api", "200")] else None
+    assert wait_for(scraped, timeout=60), prom(mon, "/api/v1/query?query=aiquiz_edge_requests_total")
+    up = prom(mon, "/api/v1/query?query=" + urllib.parse.quote('up{job="mtail"}'))["data"]["result"]
+    assert [(r["metric"]["instance"], r["value"][1]) for r in up] == [("monitoring-app", "1")]
+    print("edge requests sent vs counted by mtail:",
+          {"%s/%s" % key: (sent[key][2], after[key] - before.get(key, 0)) for key in sent})
+
+
+def test_mtail_program_change_reloads_without_losing_counts(mon):
+    """A changed program is reloaded by SIGHUP (the role's handler): same process, counters kept."""
+    app = get("monitoring-app")
+    pid = app.check_output("systemctl show -p MainPID --value mtail")
+    assert send(app, "https", "/api/ok", 1) == ["200"]
+    before = wait_for(lambda: mtail_requests(mon, app).get(("api", "200")) and mtail_requests(mon, app),
+                      timeout=30, step=1)
+    assert before
+    app.check_output("systemctl reload mtail")
+    assert app.check_output("systemctl show -p MainPID --value mtail") == pid
+    assert mtail_requests(mon, app) == before
 
 
 def test_textfile_collector_reaches_prometheus(mon, data):

@@ -176,4 +176,4 @@ def test_input_must_hold_every_variable():
 
 
 def test_filter_is_registered():
-    assert FilterModule().filters() == {'edge_variable_errors': edge_variable_errors}
+    assert FilterModule().filters()['edge_variable_errors'] is edge_variable_errors
