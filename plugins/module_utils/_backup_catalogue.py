@@ -92,7 +92,6 @@ def serialize(catalogue):
     return json.dumps(catalogue, indent=2, sort_keys=True) + '\n'
 
 
-
 def write_atomic(path, catalogue):
     _files.write_atomic(path, serialize(catalogue), FILE_MODE, DIR_MODE, keep_owner=True)
 

@@ -633,7 +633,6 @@ def read_text(path):
         return ''
 
 
-
 def write_atomic(path, text):
     """Write text to a temporary file beside path (not *.prom), fsync it, rename it over path."""
     _files.write_atomic(path, text, FILE_MODE, DIR_MODE)

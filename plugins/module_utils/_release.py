@@ -220,7 +220,6 @@ def serialize(ledger):
     return json.dumps(ledger, indent=2, sort_keys=True) + '\n'
 
 
-
 def write_atomic(path, ledger):
     """Write the ledger to a temporary file beside path, fsync it, rename it over path."""
     _files.write_atomic(path, serialize(ledger), FILE_MODE, DIR_MODE)
