@@ -204,7 +204,7 @@ def main():
     parser.add_argument("what", nargs="?", default="all",
                         help="all, unit, sanity, lint, molecule, e2e, or stage names joined by commas "
                              "(molecule/tls,e2e)")
-    parser.add_argument("-j", "--jobs", type=int, default=int(os.environ.get("AIQUIZ_TEST_JOBS", "2")))
+    parser.add_argument("-j", "--jobs", type=int, default=int(os.environ.get("AIQUIZ_TEST_JOBS", "3")))
     args = parser.parse_args()
     os.makedirs(LOGS, exist_ok=True)
     if not os.path.exists(os.path.join(VENV_BIN, "ansible-playbook")):
