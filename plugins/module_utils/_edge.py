@@ -20,6 +20,7 @@ import tempfile
 import time
 
 from ansible_collections.aiquiz.ops.plugins.module_utils import _files, _netnames
+from ansible_collections.aiquiz.ops.plugins.module_utils._role_variables import whole_number
 
 UPSTREAM_RE = re.compile(r'^[A-Za-z][A-Za-z0-9_]*$')
 SOURCE_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
@@ -57,30 +58,20 @@ def validate(upstreams, source, fail_timeout, max_fails, drain_timeout, prefix='
             address = str(server.get('address', ''))
             if not address or '/' in address or not _is_address(address):
                 errors.append('%s.address: "%s" is not a host name or an IP address' % (where, address))
-            port = _as_int(server.get('port'))
+            port = whole_number(server.get('port'))
             if port is None or not 1 <= port <= 65535:
                 errors.append('%s.port: "%s" is not a port (1-65535)' % (where, server.get('port')))
-            weight = _as_int(server.get('weight', 1))
+            weight = whole_number(server.get('weight', 1))
             if weight is None or weight < 1:
                 errors.append('%s.weight: "%s" must be an integer of 1 or more (leave a server out to give it no traffic)'
                               % (where, server.get('weight')))
     if not NGINX_TIME_RE.match(str(fail_timeout)):
         errors.append('fail_timeout: "%s" is not an nginx time' % (fail_timeout,))
-    if _as_int(max_fails) is None or _as_int(max_fails) < 0:
+    if whole_number(max_fails) is None or whole_number(max_fails) < 0:
         errors.append('max_fails: "%s" must be 0 or more' % (max_fails,))
     if drain_timeout is None or drain_timeout < 0:
         errors.append('drain_timeout: "%s" must be 0 or more seconds' % (drain_timeout,))
     return errors
-
-
-def _as_int(value):
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and re.match(r'^[0-9]+$', value.strip()):
-        return int(value)
-    return None
 
 
 def render(upstream, source, servers, max_fails, fail_timeout, header=''):
@@ -94,7 +85,7 @@ def render(upstream, source, servers, max_fails, fail_timeout, header=''):
         if ':' in address and not address.startswith('['):
             address = '[%s]' % address
         lines.append('server %s:%d weight=%d max_fails=%d fail_timeout=%s;' % (
-            address, _as_int(server['port']), _as_int(server.get('weight', 1)), _as_int(max_fails), fail_timeout))
+            address, whole_number(server['port']), whole_number(server.get('weight', 1)), whole_number(max_fails), fail_timeout))
     return '\n'.join(lines) + '\n'
 
 

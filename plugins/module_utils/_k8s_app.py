@@ -26,6 +26,7 @@ import json
 import re
 
 from ansible_collections.aiquiz.ops.plugins.module_utils import _release
+from ansible_collections.aiquiz.ops.plugins.module_utils._role_variables import whole_number
 
 COLOURS = _release.COLOURS
 LEDGER_KEY = 'ledger.json'
@@ -133,17 +134,6 @@ def _quantity_errors(where, resources):
     return errors
 
 
-def _int(value):
-    """A whole number as the argument specs pass it (text from extra vars too), None otherwise."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and re.match(r'^[0-9]+$', value.strip()):
-        return int(value)
-    return None
-
-
 def variable_errors(v):
     """Every error in the k8s_app variables, each naming its variable; [] when valid."""
     errors = []
@@ -181,7 +171,7 @@ def variable_errors(v):
             errors.append('%s: image "%s" is not an image reference Kubernetes pulls ([registry/]path[:tag]'
                           '[@sha256:<64 hex>])' % (where, image))
         port = service.get('port')
-        if port is not None and (_int(port) is None or not 1 <= _int(port) <= 65535):
+        if port is not None and (whole_number(port) is None or not 1 <= whole_number(port) <= 65535):
             errors.append('%s: port "%s" is not a port number' % (where, port))
         if service.get('upstream') and not port:
             errors.append('%s: an upstream needs a port' % where)
@@ -207,18 +197,18 @@ def variable_errors(v):
     for sname in sorted(v.get('k8s_app_probes') or {}):
         if sname not in names:
             errors.append('k8s_app_probes: "%s" is not a service' % sname)
-    percent = _int(v.get('k8s_app_canary_percent'))
+    percent = whole_number(v.get('k8s_app_canary_percent'))
     if percent is None or not 0 <= percent <= 100:
         errors.append('k8s_app_canary_percent: "%s" must be a whole number from 0 to 100 (ingress-nginx\'s '
                       'canary-weight)' % (percent,))
-    replicas = _int(v.get('k8s_app_replicas'))
+    replicas = whole_number(v.get('k8s_app_replicas'))
     if replicas is None or replicas < 1:
         errors.append('k8s_app_replicas: "%s" must be a whole number of 1 or more' % (replicas,))
-    hpa_max = _int(v.get('k8s_app_hpa_max_replicas'))
+    hpa_max = whole_number(v.get('k8s_app_hpa_max_replicas'))
     if hpa_max is None or (hpa_max and replicas is not None and hpa_max < replicas):
         errors.append('k8s_app_hpa_max_replicas: "%s" must be 0 (no autoscaler) or at least k8s_app_replicas'
                       % (v.get('k8s_app_hpa_max_replicas'),))
-    cpu = _int(v.get('k8s_app_hpa_cpu_percent'))
+    cpu = whole_number(v.get('k8s_app_hpa_cpu_percent'))
     if cpu is None or not 1 <= cpu <= 1000:
         errors.append('k8s_app_hpa_cpu_percent: "%s" must be a whole number from 1 to 1000'
                       % (v.get('k8s_app_hpa_cpu_percent'),))
@@ -241,7 +231,7 @@ def variable_errors(v):
         except ValueError:
             errors.append('k8s_app_data_egress[%d]: "%s" is not a CIDR' % (index, rule['cidr']))
         for port in rule['ports']:
-            if _int(port) is None or not 1 <= _int(port) <= 65535:
+            if whole_number(port) is None or not 1 <= whole_number(port) <= 65535:
                 errors.append('k8s_app_data_egress[%d]: "%s" is not a port number' % (index, port))
     for index, item in enumerate(v.get('k8s_app_files') or []):
         if not isinstance(item, dict) or not str(item.get('path', '')).startswith('/') or 'content' not in item:

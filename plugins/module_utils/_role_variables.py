@@ -15,6 +15,8 @@ naming its variable instead of ending in a template error.
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Mapping
 
 
@@ -34,6 +36,18 @@ def text(value):
     if value is None:
         return ''
     return value if isinstance(value, str) else str(value)
+
+
+def whole_number(value):
+    """An int, or a whole number written in digits (extra vars arrive as text); None for anything
+    else (a bool, a float, a signed text): for ports, counts and weights that a caller range-checks."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.match(r'^[0-9]+$', value.strip()):
+        return int(value)
+    return None
 
 
 def integer(value):

@@ -85,3 +85,11 @@ def test_tls_source_errors(variables, errors):
 ])
 def test_declared_certificate_errors(variables, errors):
     assert rv.declared_certificate_errors(variables, 'x') == errors
+
+
+@pytest.mark.parametrize('value, expected', [
+    (0, 0), (8080, 8080), ('6380', 6380), (' 42 ', 42),
+    (True, None), (False, None), (-1, -1), ('-1', None), ('1.5', None), (2.5, None), (None, None), ('', None),
+])
+def test_whole_number_takes_ints_and_digits_only(value, expected):
+    assert rv.whole_number(value) == expected
