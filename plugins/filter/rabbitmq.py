@@ -89,19 +89,11 @@ def _cluster_errors(v):
     """rabbitmq_ha: cluster - the group, the node names, the cookie, the distribution address."""
     group = rv.text(v['rabbitmq_ha_group'])
     members = v['rabbitmq_ha_members']
-    if not isinstance(members, Mapping) or not members:
-        return ['rabbitmq_ha_group: "%s" is no inventory group with hosts' % group]
-    errors = []
+    errors, usable = rv.ha_group_errors('rabbitmq_ha_group', group, members, v['rabbitmq_ha_host'], 'a cluster',
+                                        lambda node: isinstance(node, Mapping))
+    if not usable:
+        return errors
     hosts = list(members)
-    if len(hosts) < 3 or len(hosts) % 2 == 0:
-        errors.append('rabbitmq_ha_group: %d host(s) in "%s" (%s); a cluster needs an odd number, three or more'
-                      % (len(hosts), group, ', '.join(hosts)))
-    if v['rabbitmq_ha_host'] not in members:
-        errors.append('rabbitmq_ha_group: this host (%s) is not in "%s"' % (v['rabbitmq_ha_host'], group))
-    missing = [host for host in hosts if not isinstance(members[host], Mapping)]
-    if missing:
-        errors.append('rabbitmq_ha_group: %s not in this play (--limit?); the whole group runs the role together'
-                      % ', '.join(missing))
     cookie = rv.text(v['rabbitmq_erlang_cookie'])
     if len(cookie) < MIN_COOKIE_LENGTH or not COOKIE_RE.fullmatch(cookie):
         errors.append('rabbitmq_erlang_cookie: required with rabbitmq_ha: cluster, %d characters or more, letters and'

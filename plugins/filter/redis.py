@@ -71,20 +71,11 @@ def _ha_errors(v, bind):
     """redis_ha: sentinel - the group, the primary, this host's address, the quorum."""
     group = rv.text(v['redis_ha_group'])
     members = v['redis_ha_members']
-    if not isinstance(members, Mapping) or not members:
-        return ['redis_ha_group: "%s" is no inventory group with hosts' % group]
-    errors = []
-    hosts = list(members)
-    count = len(hosts)
-    if count < 3 or count % 2 == 0:
-        errors.append('redis_ha_group: %d host(s) in "%s" (%s); Sentinel needs an odd number, three or more'
-                      % (count, group, ', '.join(hosts)))
-    if v['redis_ha_host'] not in members:
-        errors.append('redis_ha_group: this host (%s) is not in "%s"' % (v['redis_ha_host'], group))
-    missing = [host for host in hosts if members[host] is None]
-    if missing:
-        errors.append('redis_ha_group: %s not in this play (--limit?); the whole group runs the role together'
-                      % ', '.join(missing))
+    errors, usable = rv.ha_group_errors('redis_ha_group', group, members, v['redis_ha_host'], 'Sentinel',
+                                        lambda address: address is not None)
+    if not usable:
+        return errors
+    count = len(members)
     primary = rv.text(v['redis_ha_primary'])
     if primary and primary not in members:
         errors.append('redis_ha_primary: "%s" is not a host of redis_ha_group (%s)' % (primary, group))

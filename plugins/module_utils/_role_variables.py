@@ -50,6 +50,26 @@ def whole_number(value):
     return None
 
 
+def ha_group_errors(var, group, members, host, who, in_play):
+    """(errors, usable) of a high-availability group given as {host: what the play knows of it}:
+    no hosts, an even number or fewer than three, this host outside it, a host the play does not
+    reach (in_play(value) is false). usable is false when there is no group to check further."""
+    if not isinstance(members, Mapping) or not members:
+        return ['%s: "%s" is no inventory group with hosts' % (var, group)], False
+    errors = []
+    hosts = list(members)
+    if len(hosts) < 3 or len(hosts) % 2 == 0:
+        errors.append('%s: %d host(s) in "%s" (%s); %s needs an odd number, three or more'
+                      % (var, len(hosts), group, ', '.join(hosts), who))
+    if host not in members:
+        errors.append('%s: this host (%s) is not in "%s"' % (var, host, group))
+    missing = [name for name in hosts if not in_play(members[name])]
+    if missing:
+        errors.append('%s: %s not in this play (--limit?); the whole group runs the role together'
+                      % (var, ', '.join(missing)))
+    return errors, True
+
+
 def integer(value):
     """The int of an int option ("6380" from extra vars is 6380), None when it is none."""
     try:
