@@ -135,9 +135,9 @@ def test_a_lost_data_host_is_rebuilt_from_s3_alone_and_the_platform_serves_its_d
     steps = [
         ("fresh_host", None),
         ("site", ("playbooks/site.yml", "--limit", "data1")),
-        ("data_without_backups", ("playbooks/data.yml", "--limit", "data1", "-e", "data_backups=false")),
+        ("postgresql_only", ("playbooks/data.yml", "--limit", "data1", "-e", "data_services=postgresql")),
         ("restore_postgresql", ("playbooks/restore.yml", "-e", "restore_host=data1", "-e", "restore_from=s3")),
-        ("data_with_backups", ("playbooks/data.yml", "--limit", "data1")),
+        ("data", ("playbooks/data.yml", "--limit", "data1")),
         ("restore_redis", ("playbooks/restore.yml", "-e", "restore_host=data1", "-e", "restore_kind=redis",
                            "-e", "restore_from=s3")),
         ("restore_rabbitmq", ("playbooks/restore.yml", "-e", "restore_host=data1", "-e", "restore_kind=rabbitmq",
