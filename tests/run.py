@@ -80,13 +80,41 @@ def cpu_busy():
     return sum(fields) - idle, sum(fields)
 
 
-def run_measured(cmd, fh, timeout):
+MOLECULE_PHASE_RE = re.compile(r"\[\S+ > (\w+)\] Executing$", re.M)
+
+
+class PhaseClock:
+    """Seconds of each Molecule phase (converge, idempotence, verify...), read from the stage's log as it grows."""
+
+    def __init__(self, path):
+        self.path, self.offset, self.marks = path, 0, []
+
+    def poll(self):
+        with open(self.path, encoding="utf-8", errors="replace") as fh:
+            fh.seek(self.offset)
+            text = fh.read()
+        # Only whole lines: a phase line cut in two is read on the next poll.
+        text = text[:text.rfind("\n") + 1]
+        self.offset += len(text.encode("utf-8"))
+        for match in MOLECULE_PHASE_RE.finditer(text):
+            if not self.marks or self.marks[-1][0] != match.group(1):
+                self.marks.append((match.group(1), time.monotonic()))
+
+    def summary(self):
+        self.poll()
+        ends = [at for _name, at in self.marks[1:]] + [time.monotonic()]
+        return ", ".join("%s %.0f s" % (name, end - at) for (name, at), end in zip(self.marks, ends))
+
+
+def run_measured(cmd, fh, timeout, clock=None):
     """Run cmd; (exit code, CPU seconds of its process tree on this side). The lab's and Molecule's
     containers are not children of the stage, so their CPU shows in the run's machine-wide figure only."""
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env(), stdout=fh, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + timeout
     while True:
+        if clock:
+            clock.poll()
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             proc.returncode = os.waitstatus_to_exitcode(status)
@@ -109,10 +137,11 @@ def run_stage(name, cmd, junit=None, timeout=3600, lifecycle=False):
     if junit and os.path.exists(junit):
         os.unlink(junit)  # left by an earlier run
     started = time.monotonic()
+    clock = PhaseClock(log) if lifecycle else None
     with open(log, "w", encoding="utf-8") as fh:
         fh.write("$ %s\n" % " ".join(cmd))
         fh.flush()
-        rc, cpu = run_measured(cmd, fh, timeout)
+        rc, cpu = run_measured(cmd, fh, timeout, clock)
     seconds = time.monotonic() - started
     found, passed, failed, skipped = junit_counts(junit) if junit else (False, 0, 0, 0)
     if found:
@@ -130,6 +159,8 @@ def run_stage(name, cmd, junit=None, timeout=3600, lifecycle=False):
     status = "ok" if failed == 0 else "FAILED"
     say("%-6s %-28s %6.1f s  %d passed, %d failed%s  (controller CPU %.0f s)" % (
         status, name, seconds, passed, failed, ", %d skipped" % skipped if skipped else "", cpu))
+    if clock:
+        say("       %-28s phases: %s" % (name, clock.summary()))
     if failed:
         with open(log, encoding="utf-8", errors="replace") as fh:
             tail = fh.readlines()[-40:]
