@@ -19,12 +19,10 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def lab():
-    """The lab, up and booted, its registry holding the sample workload and its
-    data host running the data services of playbooks/data.yml (idempotent: what
-    is already there is left as it is)."""
+    """The lab, up and booted, its registry holding the sample workload (idempotent:
+    what is already there is left as it is). go-live (the golive fixture) configures it."""
     for cmd in ([sys.executable, "tests/lab/labctl.py", "up"],
-                [sys.executable, "tests/lab/labctl.py", "workloads"],
-                ["ansible-playbook", "-i", "inventories/lab", "playbooks/data.yml"]):
+                [sys.executable, "tests/lab/labctl.py", "workloads"]):
         proc = subprocess.run(cmd, cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=900,
                               check=False)
         assert proc.returncode == 0, (cmd, proc.stdout[-3000:] + proc.stderr[-3000:])

@@ -19,7 +19,7 @@ def get(path):
         return resp.status, dict(resp.headers), resp.read().decode()
 
 
-def test_platform_answers_through_the_edge_on_localhost(lab):
+def test_platform_answers_through_the_edge_on_localhost(golive):
     status, headers, body = get("/version")
     assert status == 200
     assert json.loads(body)["release"] == "1.0.0"
@@ -29,7 +29,7 @@ def test_platform_answers_through_the_edge_on_localhost(lab):
     assert status == 200 and "quizzes" in json.loads(body)
 
 
-def test_release_failing_readiness_is_rolled_back_and_users_stay_on_the_old_one(lab):
+def test_release_failing_readiness_is_rolled_back_and_users_stay_on_the_old_one(golive):
     run = run_playbook("playbooks/deploy.yml", "-e",
                        json.dumps({"compose_app_release": "1.2.0", "compose_app_health_deadline": 20,
                                    "compose_app_canary_seconds": 5}), json_output=False)
