@@ -10,9 +10,9 @@ module: golive_synthetic
 short_description: A synthetic transaction through the public URL (create a quiz, read it back) for the go-live report
 version_added: 0.1.0
 description:
-  - Sends C(POST) O(path) with the JSON C({"title": O(title)}) to the origin of O(url) and expects C(201) with a
-    C(Location) header, then C(GET)s that location and expects C(200) with the same title. Each step is timed (the
-    TLS handshake included, a new connection each).
+  - Sends C(POST) O(path) with a JSON object whose C(title) is O(title) to the origin of O(url) and expects C(201)
+    with a C(Location) header, then C(GET)s that location and expects C(200) with the same title. Each step is timed
+    (the TLS handshake included, a new connection each).
   - Connects as M(aiquiz.ops.golive_probe) does, to O(address) when it is given, with the URL's host name as SNI and
     C(Host) (as C(curl --resolve) does), and verifies the chain for that name against O(ca_file).
     M(ansible.builtin.uri) cannot send a name's SNI to another address, and an edge that rejects handshakes without a
