@@ -282,6 +282,10 @@ def test_bad_input_fails_early_naming_the_variable(tmp_path, sources):
     rc, out = run_local_play(tmp_path, PLAY, dict(sources, golive_report_url='https://x/',
                                                   golive_report_drill_max_age_days='a month'))
     assert rc != 0 and 'golive_report_drill_max_age_days' in out
+    rc, out = run_local_play(tmp_path, PLAY, dict(sources, golive_report_url='https://x/',
+                                                  golive_report_monitoring_host='mon9'))
+    assert rc != 0 and 'golive_report_monitoring_host: mon9 is not a host of the inventory' in out
+    assert 'Probe the public URL' not in out
     rc, out = run_local_play(tmp_path, PLAY, sources)
     assert rc != 0 and 'golive_report_url' in out
     assert run_dirs(tmp_path) == []
