@@ -7,9 +7,10 @@ the Location, 200 and the same title), each step timed.
 
 It connects as aiquiz.ops.golive_probe does: to an address given instead of
 resolving the URL's name, with that name as SNI and Host, and the chain
-verified for the name against a CA file (ansible.builtin.uri cannot send a
-name's SNI to another address, and an edge that rejects handshakes without a
-known SNI refuses it).
+verified for the name against a CA file. ansible.builtin.uri cannot send a
+name's SNI to another address: to the bare address the edge's catch-all server
+answers with a self-signed certificate that cannot be verified (or, with
+edge_tls_reject_unknown_sni, refuses the handshake).
 
 Private to this collection: it may change or go away in any release; do not
 import it from outside this collection."""

@@ -15,8 +15,9 @@ description:
     (the TLS handshake included, a new connection each).
   - Connects as M(aiquiz.ops.golive_probe) does, to O(address) when it is given, with the URL's host name as SNI and
     C(Host) (as C(curl --resolve) does), and verifies the chain for that name against O(ca_file).
-    M(ansible.builtin.uri) cannot send a name's SNI to another address, and an edge that rejects handshakes without a
-    known SNI refuses a request to the bare address.
+    M(ansible.builtin.uri) cannot send a name's SNI to another address; to the bare address the edge's catch-all
+    server answers with its own self-signed certificate, which cannot be verified (or, with the edge role's
+    C(edge_tls_reject_unknown_sni), refuses the handshake).
   - Every problem is a line of RV(findings); RV(passed) is true when there is none. The module does not fail on
     findings; the caller decides.
   - 'Meant to run on the controller (C(delegate_to: localhost)), so that it sees the service as a user does.'
