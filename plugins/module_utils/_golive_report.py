@@ -27,7 +27,9 @@ DIR_MODE = 0o700
 RUN_ID = re.compile(r'^[0-9]{8}T[0-9]{6}Z[\w.-]*$')
 STATUSES = ('pass', 'warn', 'missing', 'fail')
 CHECK_TITLES = (('public_url', 'Public URL through the edge'), ('readiness', 'App hosts ready'),
-                ('backups', 'Last verified backup'), ('certificates', 'Certificate expiry'))
+                ('backups', 'Last verified backup'), ('certificates', 'Certificate expiry'),
+                ('synthetic', 'Synthetic transaction through the public URL'),
+                ('monitoring', 'Monitoring targets and alerts'), ('drill', 'Disaster-recovery drill'))
 
 
 class ReportError(Exception):
@@ -330,6 +332,175 @@ def check_certificates(results, min_days):
                   'no host to check')
 
 
+def _not_checked(check_id, reason):
+    return dict(id=check_id, title=dict(CHECK_TITLES)[check_id], status='missing', summary=reason, items=[])
+
+
+def _ms(value):
+    return '-' if value is None else '%s ms' % value
+
+
+def check_synthetic(result):
+    """From aiquiz.ops.golive_synthetic's result: each step passes or fails; skipped (disabled, check mode) is
+    missing."""
+    if result is None:
+        return _not_checked('synthetic', 'not checked (no synthetic result given)')
+    absent = _absent(result)
+    if absent:
+        return _not_checked('synthetic', absent)
+    if result.get('check_mode'):
+        return _not_checked('synthetic', 'skipped in check mode: the POST would create a quiz')
+    if 'steps' not in result:
+        return dict(_not_checked('synthetic', result.get('msg') or 'the transaction did not run'), status='fail')
+    items = []
+    for step in result.get('steps') or []:
+        items.append(dict(subject='%s %s' % (step.get('method'), step.get('url')),
+                          status='pass' if step.get('ok') else 'fail',
+                          detail='%s (expected %s) in %s: %s' % (step.get('status'), step.get('expected_status'),
+                                                                 _ms(step.get('elapsed_ms')), step.get('detail')),
+                          step=step.get('name'), http_status=step.get('status'), elapsed_ms=step.get('elapsed_ms')))
+    if not items:
+        items.append(dict(subject=result.get('url'), status='fail',
+                          detail='; '.join(result.get('findings') or []) or 'no step ran'))
+    check = _check('synthetic', items, 'created a quiz and read it back through %s' % result.get('url'))
+    check['transaction'] = dict((key, result.get(key)) for key in ('url', 'address', 'title', 'steps', 'findings'))
+    return check
+
+
+def _api_data(result, what):
+    """The data of a Prometheus API answer registered from ansible.builtin.uri, or (None, why not)."""
+    absent = _absent(result)
+    if absent:
+        return None, '%s: %s' % (what, absent)
+    body = result.get('json')
+    if result.get('status') != 200 or not isinstance(body, dict) or body.get('status') != 'success':
+        return None, '%s: %s' % (what, result.get('msg') or 'HTTP %s, %s' % (
+            result.get('status'), (body or {}).get('error') if isinstance(body, dict) else 'no JSON answer'))
+    return body.get('data') or {}, None
+
+
+def check_monitoring(monitoring):
+    """From the Prometheus API answers (/api/v1/targets and /api/v1/alerts, ansible.builtin.uri results):
+    targets up and down per job and the firing alerts. A target down or a critical alert firing warns; no
+    monitoring host or no answer is missing."""
+    if monitoring is None:
+        return _not_checked('monitoring', 'not checked (no monitoring result given)')
+    absent = _absent(monitoring)
+    if absent:
+        return _not_checked('monitoring', absent)
+    where = '%s (%s)' % (monitoring.get('host'), monitoring.get('url'))
+    targets, why = _api_data(monitoring.get('targets'), 'Prometheus targets of %s' % where)
+    if why:
+        return _not_checked('monitoring', why)
+    alerts, why = _api_data(monitoring.get('alerts'), 'Prometheus alerts of %s' % where)
+    if why:
+        return _not_checked('monitoring', why)
+    jobs = {}
+    for target in targets.get('activeTargets') or []:
+        labels = target.get('labels') or {}
+        job = labels.get('job') or (target.get('discoveredLabels') or {}).get('job') or '-'
+        entry = jobs.setdefault(job, dict(job=job, up=0, down=[]))
+        if target.get('health') == 'up':
+            entry['up'] += 1
+        else:
+            entry['down'].append(dict(instance=labels.get('instance') or target.get('scrapeUrl'),
+                                      health=target.get('health'), error=target.get('lastError') or ''))
+    firing = []
+    for alert in alerts.get('alerts') or []:
+        if alert.get('state') != 'firing':
+            continue
+        labels = alert.get('labels') or {}
+        firing.append(dict(name=labels.get('alertname'), severity=labels.get('severity') or '',
+                           instance=labels.get('instance') or '', since=alert.get('activeAt')))
+    items = []
+    for job in sorted(jobs):
+        entry = jobs[job]
+        if entry['down']:
+            items.append(dict(subject='job %s' % job, status='warn', detail='%d up, %d down: %s' % (
+                entry['up'], len(entry['down']), ', '.join('%s (%s%s)' % (
+                    d['instance'], d['health'], ': ' + d['error'] if d['error'] else '') for d in entry['down']))))
+        else:
+            items.append(dict(subject='job %s' % job, status='pass', detail='%d up' % entry['up']))
+    if not jobs:
+        items.append(dict(subject='targets', status='warn', detail='Prometheus has no active target'))
+    for alert in sorted(firing, key=lambda a: (a['severity'] != 'critical', str(a['name']), str(a['instance']))):
+        critical = alert['severity'] == 'critical'
+        items.append(dict(subject='alert %s' % alert['name'], status='warn' if critical else 'pass',
+                          detail='firing on %s, severity %s%s' % (
+                              alert['instance'] or '-', alert['severity'] or 'none',
+                              '' if critical else ' (only critical alerts hold the go-live)')))
+    check = _check('monitoring', items, 'every target up, no critical alert firing (%s)' % where)
+    check['monitoring'] = dict(host=monitoring.get('host'), url=monitoring.get('url'),
+                               jobs=[dict(job=j, up=jobs[j]['up'], down=jobs[j]['down']) for j in sorted(jobs)],
+                               firing=firing)
+    return check
+
+
+def _number(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def newest_drill_report(pattern):
+    """The newest file matching pattern (a path or a glob), or None."""
+    paths = [p for p in glob.glob(os.path.expanduser(pattern)) if os.path.isfile(p)]
+    return max(paths, key=os.path.getmtime) if paths else None
+
+
+def check_drill(drill, now):
+    """From the newest dr-drill report (playbooks/dr-drill.yml): its age, RTO and RPO against their aims; any of
+    them over warns, no report is missing."""
+    if drill is None:
+        return _not_checked('drill', 'not checked (no drill option given)')
+    pattern = drill.get('path') or ''
+    if not pattern:
+        return _not_checked('drill', 'no drill report (golive_report_drill_report is empty)')
+    path = newest_drill_report(pattern)
+    if not path:
+        return _not_checked('drill', 'no drill report at %s' % pattern)
+    try:
+        with open(path, encoding='utf-8') as handle:
+            data = json.load(handle)
+        if not isinstance(data, dict):
+            raise ValueError('not a JSON object')
+    except (OSError, ValueError) as exc:
+        return _not_checked('drill', 'the drill report %s cannot be read: %s' % (path, exc))
+    max_age = float(drill.get('max_age_days', 35))
+    rto_aim = float(drill.get('rto_seconds', 300))
+    rpo_aim = float(drill.get('rpo_seconds', 60))
+    ran = parse_iso(data.get('drill_at'))
+    items = []
+    if ran is None:
+        items.append(dict(subject='drill date', status='missing', detail='%s has no drill_at' % path))
+    else:
+        age = round((now - ran).total_seconds() / 86400.0, 1)
+        items.append(dict(subject='drill date', status='warn' if age > max_age else 'pass',
+                          detail='ran %s, %s days ago (at most %s)' % (data['drill_at'], age, _g(max_age)),
+                          age_days=age))
+    rto = _number(data.get('rto_seconds'))
+    rto_all = _number(data.get('rto_all_seconds'))
+    rpo = _number(data.get('rpo_seconds'))
+    for name, value, aim, extra in (
+            ('RTO', rto, rto_aim, ' (every service: %s s)' % _g(rto_all) if rto_all is not None else ''),
+            ('RPO', rpo, rpo_aim, '')):
+        if value is None:
+            items.append(dict(subject=name, status='missing', detail='%s has no %s_seconds' % (path, name.lower())))
+        else:
+            items.append(dict(subject=name, status='warn' if value > aim else 'pass',
+                              detail='%s s, aim %s s%s' % (_g(value), _g(aim), extra), seconds=value))
+    check = _check('drill', items, 'drilled within %s days, RTO and RPO within their aims' % _g(max_age))
+    check['drill'] = dict(path=path, drill_at=data.get('drill_at'), source=data.get('source'),
+                          restored_on=data.get('restored_on'), rto_seconds=rto, rto_all_seconds=rto_all,
+                          rpo_seconds=rpo, rto_aim_seconds=rto_aim, rpo_aim_seconds=rpo_aim, max_age_days=max_age)
+    return check
+
+
+def _g(value):
+    return '%g' % value if isinstance(value, float) else str(value)
+
+
 def verdict(checks, failures):
     statuses = [c['status'] for c in checks]
     if failures or 'fail' in statuses:
@@ -348,7 +519,10 @@ def build_report(params, run_command, now=None, pids=None, environ=None):
     checks = [check_public_url(params.get('public_url')),
               check_readiness(params.get('readiness')),
               check_backups(params.get('backups'), params['backup_max_age_hours'], now),
-              check_certificates(params.get('certificates'), params['certificate_min_days'])]
+              check_certificates(params.get('certificates'), params['certificate_min_days']),
+              check_synthetic(params.get('synthetic')),
+              check_monitoring(params.get('monitoring')),
+              check_drill(params.get('drill'), now)]
     run_id = params.get('run_id')
     if not run_id and trail:
         run_id = os.path.basename(trail)[:-len('.jsonl')]
@@ -427,6 +601,43 @@ def _commit(found):
     if found['commit']:
         return '<code>%s</code>%s' % (_e(found['commit']), ' (uncommitted changes)' if found['dirty'] else '')
     return '<span class="muted">unknown: %s</span>' % _e(found['error'])
+
+
+def _check_details(check):
+    """The tables of the synthetic transaction, the monitoring and the drill, below their items."""
+    out = []
+    transaction = check.get('transaction')
+    if transaction:
+        out.append('<p>Quiz <q>%s</q> created through <code>%s</code> (connected to %s).</p>' % (
+            _e(transaction.get('title')), _e(transaction.get('url')), _e(transaction.get('address'))))
+        out.append(_table(['step', 'request', 'status', 'expected', 'elapsed'], [
+            [_e(s.get('name')), '<code>%s %s</code>' % (_e(s.get('method')), _e(s.get('url'))),
+             _e(s.get('status')), _e(s.get('expected_status')), _e(_ms(s.get('elapsed_ms')))]
+            for s in transaction.get('steps') or []]))
+    monitoring = check.get('monitoring')
+    if monitoring:
+        out.append('<p>Prometheus <code>%s</code>, asked from %s.</p>' % (
+            _e(monitoring.get('url')), _e(monitoring.get('host'))))
+        out.append(_table(['job', 'up', 'down'], [
+            [_e(j['job']), _e(j['up']), _e(', '.join(d['instance'] or '-' for d in j['down']) or '0')]
+            for j in monitoring.get('jobs') or []]))
+        if monitoring.get('firing'):
+            out.append('<h4>Firing alerts</h4>' + _table(['alert', 'severity', 'instance', 'since'], [
+                [_e(a['name']), _e(a['severity']), _e(a['instance']), _e(a['since'])]
+                for a in monitoring['firing']]))
+        else:
+            out.append('<p class="muted">No alert firing.</p>')
+    drill = check.get('drill')
+    if drill:
+        out.append(_table(['drill', ''], [
+            ['report', '<code>%s</code>' % _e(drill.get('path'))],
+            ['ran', _e(drill.get('drill_at'))],
+            ['source / restored on', '%s / %s' % (_e(drill.get('source')), _e(drill.get('restored_on')))],
+            ['RTO (database serving)', '%s s (aim %s s)' % (_e(drill.get('rto_seconds')), _e(drill.get('rto_aim_seconds')))],
+            ['RTO (every service)', '%s s' % _e(drill.get('rto_all_seconds'))],
+            ['RPO', '%s s (aim %s s)' % (_e(drill.get('rpo_seconds')), _e(drill.get('rpo_aim_seconds')))],
+        ]))
+    return out
 
 
 def render_html(report, manifest):
@@ -523,6 +734,7 @@ def render_html(report, manifest):
                             '(median %s ms, p95 %s ms).</figcaption></figure>'
                             % (svg_bars([('request %d' % (n + 1), s) for n, s in enumerate(samples)], 'ms'),
                                _e(latency.get('median')), _e(latency.get('p95'))))
+        body.extend(_check_details(check))
         body.append('</section>')
     body.append('</section>')
 

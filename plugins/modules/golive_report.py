@@ -20,7 +20,9 @@ description:
     trail of C(aiquiz.ops.audit); who ran it (the AWX job
     id and user, or the controller user); the git commits of the collection and of the inventory; the post-launch
     checks (the public URL from M(aiquiz.ops.golive_probe), each app host''s readiness, the last verified backup of
-    each data host, every certificate''s expiry); a verdict; and a sign-off table.'
+    each data host, every certificate''s expiry, a synthetic transaction through the public URL from
+    M(aiquiz.ops.golive_synthetic), the Prometheus targets and firing alerts, the last disaster-recovery drill); a
+    verdict; and a sign-off table.'
   - A check whose source is missing (a host skipped, no catalogue, no certificate) is marked V(missing) with the
     reason, it does not fail the module. The verdict is V(fail) when a check fails or a task failed, V(incomplete)
     when a check is missing or warns, V(pass) otherwise. The module does not fail on the verdict; the caller decides.
@@ -82,6 +84,44 @@ options:
     description: Host name to the registered result of M(aiquiz.ops.certificate_inventory) on that host.
     type: dict
     default: {}
+  synthetic:
+    description:
+      - The registered result of M(aiquiz.ops.golive_synthetic) (create a quiz through the public URL, read it back).
+        A failed step fails the check; a skipped result (disabled, or check mode) is V(missing).
+      - Not given, the check is V(missing).
+    type: dict
+  monitoring:
+    description:
+      - 'The Prometheus API answers, as C({host, url, targets, alerts}): C(targets) and C(alerts) the registered
+        results of M(ansible.builtin.uri) for C(/api/v1/targets) and C(/api/v1/alerts). The check lists the targets up
+        and down per job and the firing alerts; a target down or a C(critical) alert firing warns.'
+      - A skipped result (no monitoring host) or an answer that is not Prometheus' success is V(missing), with the
+        reason. Not given, the check is V(missing).
+    type: dict
+  drill:
+    description:
+      - The disaster-recovery drill check. The newest report of C(playbooks/dr-drill.yml) matching O(drill.path) is
+        read on the host that runs the module; its C(drill_at), C(rto_seconds) and C(rpo_seconds) (and
+        C(rto_all_seconds), shown) are checked. An old drill or an RTO or RPO over its aim warns; no report is
+        V(missing). Not given, the check is V(missing).
+    type: dict
+    suboptions:
+      path:
+        description: The drill report (C(dr-drill-report.json)), or a glob of several (the newest is read). Empty, the check is V(missing).
+        type: str
+        default: ''
+      max_age_days:
+        description: A drill older than this many days warns.
+        type: float
+        default: 35
+      rto_seconds:
+        description: The RTO aim (seconds to a serving database); above it warns.
+        type: float
+        default: 300
+      rpo_seconds:
+        description: The RPO aim (seconds of writes lost); above it warns.
+        type: float
+        default: 60
   backup_max_age_hours:
     description: The last verified backup of each kind must have ended within this many hours.
     type: float
@@ -107,6 +147,7 @@ notes:
     output keeps it) to pin the newest one too.
 seealso:
   - module: aiquiz.ops.golive_probe
+  - module: aiquiz.ops.golive_synthetic
 """
 
 EXAMPLES = r"""
@@ -153,7 +194,11 @@ verdict:
   type: str
   sample: pass
 checks:
-  description: Each check with C(id), C(title), C(status) (V(pass), V(warn), V(missing), V(fail)), C(summary) and C(items).
+  description:
+    - Each check with C(id), C(title), C(status) (V(pass), V(warn), V(missing), V(fail)), C(summary) and C(items).
+    - 'The checks, in order: C(public_url), C(readiness), C(backups), C(certificates), C(synthetic), C(monitoring),
+      C(drill). C(report.json) also holds the synthetic steps (C(transaction)), the targets per job and the firing
+      alerts (C(monitoring)) and the drill''s figures (C(drill)).'
   returned: state=present
   type: list
   elements: dict
@@ -197,6 +242,14 @@ def argument_spec():
         readiness=dict(type='dict', default={}),
         backups=dict(type='dict', default={}),
         certificates=dict(type='dict', default={}),
+        synthetic=dict(type='dict'),
+        monitoring=dict(type='dict'),
+        drill=dict(type='dict', options=dict(
+            path=dict(type='str', default=''),
+            max_age_days=dict(type='float', default=35),
+            rto_seconds=dict(type='float', default=300),
+            rpo_seconds=dict(type='float', default=60),
+        )),
         backup_max_age_hours=dict(type='float', default=26),
         certificate_min_days=dict(type='int', default=21),
         collection_path=dict(type='path'),

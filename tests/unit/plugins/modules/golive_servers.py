@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import http.server
+import json
 import ssl
 import threading
 
@@ -67,12 +68,35 @@ def make_pki(directory, leaf_days=90, name=NAME):
     return paths
 
 
-def _handler(headers, status, requests):
+def _handler(headers, status, requests, quizzes=None):
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = 'HTTP/1.1'
 
+        def _json(self, code, data, extra=None):
+            body = json.dumps(data).encode()
+            self.send_response(code)
+            for name, value in (extra or {}).items():
+                self.send_header(name, value)
+            self.send_header('Content-Type', 'application/json')
+            self.send_header('Content-Length', str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            # The two endpoints of the quiz API (tests/workloads/quiz-api/app.py) the synthetic transaction uses.
+            data = json.loads(self.rfile.read(int(self.headers.get('Content-Length') or 0)) or b'{}')
+            requests.append(dict(method='POST', path=self.path, host=self.headers.get('Host'), body=data))
+            if quizzes is None or self.path != '/api/quizzes':
+                return self._json(404, {'error': 'not found'})
+            quiz = dict(id=len(quizzes) + 1, title=data.get('title'))
+            quizzes.append(quiz)
+            return self._json(201, quiz, {'Location': '/api/quizzes/%d' % quiz['id']})
+
         def do_GET(self):  # noqa: N802 (http.server's name)
             requests.append(dict(path=self.path, host=self.headers.get('Host')))
+            if quizzes is not None and self.path.startswith('/api/quizzes/'):
+                found = [q for q in quizzes if '/api/quizzes/%d' % q['id'] == self.path]
+                return self._json(200, found[0]) if found else self._json(404, {'error': 'not found'})
             body = b'<!doctype html><title>quiz</title>'
             self.send_response(status)
             for name, value in headers.items():
@@ -107,8 +131,10 @@ class _TLSServer(http.server.ThreadingHTTPServer):
 
 
 @contextlib.contextmanager
-def https_server(pki, headers=None, status=200, ciphers=INTERMEDIATE_CIPHERS, minimum=ssl.TLSVersion.TLSv1_2):
-    """An HTTPS server on 127.0.0.1 (a free port); yields (port, the requests it received)."""
+def https_server(pki, headers=None, status=200, ciphers=INTERMEDIATE_CIPHERS, minimum=ssl.TLSVersion.TLSv1_2,
+                 quizzes=None):
+    """An HTTPS server on 127.0.0.1 (a free port); yields (port, the requests it received). With quizzes (a
+    list, the store), it also serves POST /api/quizzes and GET /api/quizzes/<id>."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = minimum
     context.set_ciphers(ciphers)
@@ -116,8 +142,64 @@ def https_server(pki, headers=None, status=200, ciphers=INTERMEDIATE_CIPHERS, mi
     context.set_ecdh_curve('prime256v1')
     context.load_cert_chain(pki['cert'], pki['key'])
     requests = []
-    server = _TLSServer(('127.0.0.1', 0), _handler(GOOD_HEADERS if headers is None else headers, status, requests),
+    server = _TLSServer(('127.0.0.1', 0),
+                        _handler(GOOD_HEADERS if headers is None else headers, status, requests, quizzes),
                         context)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], requests
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+# A stand-in for Prometheus' HTTP API: the JSON shape of /api/v1/targets and
+# /api/v1/alerts (Prometheus 2.x, https://prometheus.io/docs/prometheus/latest/querying/api/),
+# not Prometheus itself; the lab's end-to-end run asks the real one on mon1.
+
+def prometheus_target(job, instance, health='up', error=''):
+    return {'discoveredLabels': {'__address__': instance, 'job': job},
+            'labels': {'instance': instance, 'job': job}, 'scrapePool': job,
+            'scrapeUrl': 'http://%s/metrics' % instance, 'globalUrl': 'http://%s/metrics' % instance,
+            'lastError': error, 'lastScrape': '2026-12-05T01:00:00.000Z', 'lastScrapeDuration': 0.004,
+            'health': health, 'scrapeInterval': '15s', 'scrapeTimeout': '10s'}
+
+
+def prometheus_alert(name, severity, instance, state='firing'):
+    return {'labels': {'alertname': name, 'severity': severity, 'instance': instance},
+            'annotations': {'summary': '%s on %s' % (name, instance)}, 'state': state,
+            'activeAt': '2026-12-05T00:58:00.000Z', 'value': '0e+00'}
+
+
+def prometheus_answers(targets, alerts=()):
+    """The bodies of /api/v1/targets and /api/v1/alerts for these targets and alerts."""
+    return ({'status': 'success', 'data': {'activeTargets': list(targets), 'droppedTargets': []}},
+            {'status': 'success', 'data': {'alerts': list(alerts)}})
+
+
+@contextlib.contextmanager
+def prometheus_server(targets_body, alerts_body):
+    """An HTTP server on 127.0.0.1 answering the two API paths with these bodies; yields (port, requests)."""
+    requests = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            requests.append(self.path)
+            path = self.path.partition('?')[0]
+            data = {'/api/v1/targets': targets_body, '/api/v1/alerts': alerts_body}.get(path)
+            body = json.dumps(data if data is not None else {'status': 'error', 'error': 'not found'}).encode()
+            self.send_response(200 if data is not None else 404)
+            self.send_header('Content-Type', 'application/json')
+            self.send_header('Content-Length', str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -22,6 +22,7 @@ from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.aiquiz.ops.plugins.module_utils import _golive_probe
 from ansible_collections.aiquiz.ops.plugins.module_utils import _golive_report
+from ansible_collections.aiquiz.ops.plugins.module_utils import _golive_synthetic
 from ansible_collections.aiquiz.ops.plugins.modules import golive_report
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -29,7 +30,7 @@ import golive_servers as servers  # noqa: E402 (beside this file)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
 SECTIONS = ['summary', 'run', 'phases', 'preflight', 'changes', 'checks', 'check-public-url', 'check-readiness', 'check-backups',
-            'check-certificates', 'signoff', 'evidence']
+            'check-certificates', 'check-synthetic', 'check-monitoring', 'check-drill', 'signoff', 'evidence']
 PLAY = """
 - name: "Phase 1: preflight"
   hosts: localhost
@@ -146,7 +147,8 @@ def test_report_from_a_real_run(capsys, tmp_path, audit_trail, probe):
     # app2 has no ledger: missing, said so, not a failure.
     assert result['verdict'] == 'incomplete'
     statuses = dict((c['id'], c['status']) for c in result['checks'])
-    assert statuses == {'public_url': 'pass', 'readiness': 'missing', 'backups': 'pass', 'certificates': 'pass'}
+    assert statuses == {'public_url': 'pass', 'readiness': 'missing', 'backups': 'pass', 'certificates': 'pass',
+                        'synthetic': 'missing', 'monitoring': 'missing', 'drill': 'missing'}
     readiness = [c for c in result['checks'] if c['id'] == 'readiness'][0]
     assert 'app2: no release ledger on the host' in readiness['summary']
 
@@ -210,7 +212,9 @@ def test_missing_sources_are_reported_and_the_url_fails(capsys, tmp_path):
     checks = dict((c['id'], c) for c in result['checks'])
     assert checks['public_url']['status'] == 'fail'
     assert checks['public_url']['summary'] == 'the public URL was not probed'
-    assert [checks[k]['status'] for k in ('readiness', 'backups', 'certificates')] == ['missing'] * 3
+    assert [checks[k]['status'] for k in ('readiness', 'backups', 'certificates', 'synthetic', 'monitoring',
+                                          'drill')] == ['missing'] * 6
+    assert checks['synthetic']['summary'] == 'not checked (no synthetic result given)'
     report = json.loads((dest / '20261204T170000Z-test' / 'report.json').read_text())
     assert report['phases'] == [] and report['run']['audit_trail']['chosen'].startswith('no audit trail at')
     assert 'audit.jsonl' not in os.listdir(dest / '20261204T170000Z-test')
@@ -230,6 +234,130 @@ def test_stale_backup_expiring_certificate_and_unready_host_fail(capsys, tmp_pat
     assert 'older than 26.0 h' in checks['backups']['summary']
     assert 'data2: no backup in the catalogue' in checks['backups']['summary']
     assert checks['certificates']['status'] == 'fail' and '5.0 days left' in checks['certificates']['summary']
+
+
+@pytest.fixture(scope='module')
+def synthetic(tmp_path_factory):
+    """Real golive_synthetic results: a quiz created and read back, and a server without the API."""
+    pki = servers.make_pki(tmp_path_factory.mktemp('pki-api'))
+    params = dict(address='127.0.0.1', ca_file=pki['ca'], path='/api/quizzes', title='go-live synthetic t', timeout=5)
+    with servers.https_server(pki, quizzes=[]) as (port, _requests):
+        good = _golive_synthetic.transaction(dict(params, url='https://%s:%d/' % (servers.NAME, port)))
+        skipped = _golive_synthetic.transaction(dict(params, url='https://%s:%d/' % (servers.NAME, port)), True)
+    with servers.https_server(pki) as (port, _requests):
+        bad = _golive_synthetic.transaction(dict(params, url='https://%s:%d/' % (servers.NAME, port)))
+    return dict(good=good, skipped=skipped, bad=bad)
+
+
+def prometheus(targets, alerts=()):
+    """What ansible.builtin.uri registers for the two API answers (status and the decoded json)."""
+    targets_body, alerts_body = servers.prometheus_answers(targets, alerts)
+    return {'host': 'mon1', 'url': 'http://10.0.0.9:9090',
+            'targets': {'changed': False, 'status': 200, 'json': targets_body},
+            'alerts': {'changed': False, 'status': 200, 'json': alerts_body}}
+
+
+ALL_UP = [servers.prometheus_target('node', '10.0.0.%d:9100' % n) for n in (1, 2, 3)] + [
+    servers.prometheus_target('prometheus', '10.0.0.9:9090')]
+
+
+def drill_report(tmp_path, days_ago=3, rto=187.4, rpo=4.2, name='dr-drill-report.json'):
+    ran = _golive_report.utc_now() - __import__('datetime').timedelta(days=days_ago)
+    path = tmp_path / name
+    # The keys playbooks/dr-drill.yml writes.
+    path.write_text(json.dumps({'source': 'data1', 'restored_on': 'mon1', 'target': 's3', 'backup_set': 'x',
+                                'rto_seconds': rto, 'rpo_seconds': rpo, 'rto_all_seconds': rto + 60,
+                                'drill_at': _golive_report.iso(ran)}, indent=4))
+    return str(path)
+
+
+def test_synthetic_monitoring_and_drill_pass(capsys, tmp_path, audit_trail, probe, synthetic):
+    dest = tmp_path / 'evidence'
+    args = args_for(dest, audit_trail, probe, synthetic=synthetic['good'],
+                    monitoring=prometheus(ALL_UP, [servers.prometheus_alert('DiskFilling', 'warning', '10.0.0.2:9100'),
+                                                   servers.prometheus_alert('InstanceDown', 'critical', 'x', 'pending')]),
+                    drill={'path': drill_report(tmp_path)})
+    del args['readiness']['app2']
+    code, result = run_module(capsys, args)
+    assert code == 0, result
+    checks = dict((c['id'], c) for c in result['checks'])
+    assert result['verdict'] == 'pass', [c['summary'] for c in result['checks']]
+    assert [i['subject'].split()[0] for i in checks['synthetic']['items']] == ['POST', 'GET']
+    assert [i['subject'] for i in checks['monitoring']['items']] == ['job node', 'job prometheus', 'alert DiskFilling']
+    assert checks['monitoring']['items'][0]['detail'] == '3 up'
+    assert [i['status'] for i in checks['drill']['items']] == ['pass', 'pass', 'pass']
+    assert checks['drill']['items'][1]['detail'] == '187.4 s, aim 300 s (every service: 247.4 s)'
+    report = json.loads(open(result['json'], encoding='utf-8').read())
+    by_id = dict((c['id'], c) for c in report['checks'])
+    steps = by_id['synthetic']['transaction']['steps']
+    assert [(s['name'], s['status']) for s in steps] == [('create', 201), ('read', 200)]
+    assert all(s['elapsed_ms'] > 0 for s in steps)
+    assert by_id['monitoring']['monitoring']['firing'] == [
+        {'name': 'DiskFilling', 'severity': 'warning', 'instance': '10.0.0.2:9100', 'since': '2026-12-05T00:58:00.000Z'}]
+    assert by_id['drill']['drill']['rpo_seconds'] == 4.2
+    page = open(result['html'], encoding='utf-8').read()
+    assert 'go-live synthetic t' in page and 'DiskFilling' in page and '187.4 s (aim 300.0 s)' in page
+
+
+def test_down_target_critical_alert_and_old_slow_drill_warn(capsys, tmp_path, audit_trail, probe, synthetic):
+    dest = tmp_path / 'evidence'
+    targets = ALL_UP + [servers.prometheus_target('postgres', '10.0.0.5:9187', 'down', 'connection refused')]
+    alerts = [servers.prometheus_alert('PostgresDown', 'critical', '10.0.0.5:9187')]
+    older = drill_report(tmp_path, days_ago=40, rto=311.0, rpo=75.5, name='dr-drill-old.json')
+    args = args_for(dest, audit_trail, probe, synthetic=synthetic['good'], monitoring=prometheus(targets, alerts),
+                    drill={'path': older, 'max_age_days': 35, 'rto_seconds': 300, 'rpo_seconds': 60})
+    del args['readiness']['app2']
+    code, result = run_module(capsys, args)
+    assert code == 0
+    checks = dict((c['id'], c) for c in result['checks'])
+    assert result['verdict'] == 'incomplete'
+    assert checks['monitoring']['status'] == 'warn'
+    assert 'job postgres: 0 up, 1 down: 10.0.0.5:9187 (down: connection refused)' in checks['monitoring']['summary']
+    assert 'alert PostgresDown: firing on 10.0.0.5:9187, severity critical' in checks['monitoring']['summary']
+    assert checks['drill']['status'] == 'warn'
+    assert [i['status'] for i in checks['drill']['items']] == ['warn', 'warn', 'warn']
+    assert 'RTO: 311 s, aim 300 s' in checks['drill']['summary'] and 'RPO: 75.5 s, aim 60 s' in checks['drill']['summary']
+
+
+def test_failed_or_skipped_synthetic_and_absent_sources(capsys, tmp_path, audit_trail, probe, synthetic):
+    dest = tmp_path / 'evidence'
+    unreachable = {'host': 'mon1', 'url': 'http://10.0.0.9:9090',
+                   'targets': {'unreachable': True, 'msg': 'ssh: connect to host mon1 port 22: refused'},
+                   'alerts': {'unreachable': True, 'msg': 'ssh: connect to host mon1 port 22: refused'}}
+    code, result = run_module(capsys, args_for(dest, audit_trail, probe, synthetic=synthetic['bad'],
+                                               monitoring=unreachable, drill={'path': ''}))
+    assert code == 0 and result['verdict'] == 'fail'
+    checks = dict((c['id'], c) for c in result['checks'])
+    assert checks['synthetic']['status'] == 'fail'
+    assert checks['synthetic']['summary'].endswith('404 (expected 201) in %s ms: answered 404, expected 201'
+                                                   % synthetic['bad']['steps'][0]['elapsed_ms'])
+    assert checks['monitoring']['status'] == 'missing'
+    assert checks['monitoring']['summary'] == ('Prometheus targets of mon1 (http://10.0.0.9:9090): unreachable: '
+                                               'ssh: connect to host mon1 port 22: refused')
+    assert checks['drill']['status'] == 'missing'
+    assert checks['drill']['summary'] == 'no drill report (golive_report_drill_report is empty)'
+
+    code, result = run_module(capsys, args_for(dest, audit_trail, probe, synthetic=synthetic['skipped'],
+                                               monitoring={'skipped': True, 'skip_reason': 'no monitoring host'},
+                                               drill={'path': str(tmp_path / 'none-*.json')}))
+    checks = dict((c['id'], c) for c in result['checks'])
+    assert checks['synthetic'] == dict(id='synthetic', title='Synthetic transaction through the public URL',
+                                       status='missing', summary='skipped in check mode: the POST would create a quiz',
+                                       items=[])
+    assert checks['monitoring']['summary'] == 'no monitoring host'
+    assert checks['drill']['summary'] == 'no drill report at %s' % (tmp_path / 'none-*.json')
+
+
+def test_the_newest_drill_report_of_a_glob_is_read(capsys, tmp_path, audit_trail, probe):
+    old = drill_report(tmp_path, days_ago=60, name='dr-drill-a.json')
+    new = drill_report(tmp_path, days_ago=1, name='dr-drill-b.json')
+    os.utime(old, (1, 1))
+    code, result = run_module(capsys, args_for(tmp_path / 'evidence', audit_trail, probe,
+                                               drill={'path': str(tmp_path / 'dr-drill-*.json')}))
+    assert code == 0
+    report = json.loads(open(result['json'], encoding='utf-8').read())
+    drill = [c for c in report['checks'] if c['id'] == 'drill'][0]
+    assert drill['status'] == 'pass' and drill['drill']['path'] == new
 
 
 def test_audit_trail_of_the_running_playbook_is_found_by_pid(tmp_path):
