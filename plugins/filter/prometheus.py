@@ -3,7 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters prometheus_scrape_configs and prometheus_host_address: Prometheus'
 scrape jobs derived from the inventory's groups, so that no target list is kept
-by hand, and the one private address that both a target and its scraper use.
+by hand, and the one private address that both a target and its scraper use;
+and blackbox_probes: the blackbox exporter's modules and Prometheus' probe job
+from one list of probes, so that the two never disagree.
 
 Their documentation is in the .yml file of the same name beside this file.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 from ansible.errors import AnsibleFilterError
 
@@ -153,7 +156,113 @@ def prometheus_host_address(host, hostvars, address_vars=None):
     return target_address(host, hostvars.get(host) or {}, list(address_vars or []))
 
 
+PROBE_NAME_RE = re.compile(r'[a-z][a-z0-9_]*')
+PROBE_KEYS = {'name', 'url', 'address', 'ca_file', 'insecure', 'status', 'timeout', 'service'}
+LABEL_VALUE_RE = re.compile(r'[a-z0-9][a-z0-9_-]*')
+
+
+def _check_probe(index, probe, errors, variable):
+    where = '%s[%d]' % (variable, index)
+    if not isinstance(probe, Mapping):
+        errors.append('%s: must be a dictionary, got %r' % (where, probe))
+        return None
+    name = probe.get('name')
+    if not isinstance(name, str) or not PROBE_NAME_RE.fullmatch(name):
+        errors.append('%s: name must be lower-case letters, digits and _, starting with a letter, got %r'
+                      % (where, name))
+        return None
+    where = '%s (%s)' % (where, name)
+    before = len(errors)
+    unknown = sorted(set(probe) - PROBE_KEYS)
+    if unknown:
+        errors.append('%s: unknown keys %s' % (where, ', '.join(unknown)))
+    url = probe.get('url')
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ('http', 'https') or not parts.hostname:
+        errors.append('%s: url must be an http:// or https:// URL, got %r' % (where, url))
+    address = probe.get('address', '')
+    if address and not (isinstance(address, str)
+                        and (_netnames.is_ip_address(address) or _netnames.is_dns_name(address))):
+        errors.append('%s: address must be an IP address or a DNS name, got %r' % (where, address))
+    ca_file = probe.get('ca_file', '')
+    if ca_file and not (isinstance(ca_file, str) and ca_file.startswith('/')):
+        errors.append('%s: ca_file must be an absolute path on the monitoring host, got %r' % (where, ca_file))
+    if not isinstance(probe.get('insecure', False), bool):
+        errors.append('%s: insecure must be true or false, got %r' % (where, probe['insecure']))
+    status = probe.get('status', [])
+    if not isinstance(status, list) or not all(isinstance(code, int) and not isinstance(code, bool)
+                                               and 100 <= code <= 599 for code in status):
+        errors.append('%s: status must be a list of HTTP status codes, got %r' % (where, status))
+    timeout = probe.get('timeout', '5s')
+    if not (isinstance(timeout, str) and DURATION_RE.fullmatch(timeout)):
+        errors.append('%s: timeout must be a Prometheus duration such as 5s, got %r' % (where, timeout))
+    service = probe.get('service', name)
+    if not (isinstance(service, str) and LABEL_VALUE_RE.fullmatch(service)):
+        errors.append('%s: service must be a label value (lower-case letters, digits, _ and -), got %r'
+                      % (where, service))
+    return parts if len(errors) == before else None
+
+
+def _probe_module(probe, parts):
+    http = {'method': 'GET', 'preferred_ip_protocol': 'ip4', 'ip_protocol_fallback': True,
+            'no_follow_redirects': True}
+    if probe.get('status'):
+        http['valid_status_codes'] = list(probe['status'])
+    if parts.scheme == 'https':
+        http['fail_if_not_ssl'] = True
+    tls = {}
+    if probe.get('address'):
+        # Connected to the address, the request still names the URL's host (Host and SNI).
+        http['headers'] = {'Host': parts.netloc}
+        tls['server_name'] = parts.hostname
+    if probe.get('ca_file'):
+        tls['ca_file'] = probe['ca_file']
+    if probe.get('insecure'):
+        tls['insecure_skip_verify'] = True
+    if tls:
+        http['tls_config'] = tls
+    return {'prober': 'http', 'timeout': probe.get('timeout', '5s'), 'http': http}
+
+
+def _probe_target(probe, parts):
+    address = probe.get('address')
+    if not address:
+        return probe['url']
+    host = '[%s]' % address if _netnames.is_ip_address(address) and _netnames.ip_version(address) == 6 else address
+    netloc = host + (':%d' % parts.port if parts.port else '')
+    return urlunsplit((parts.scheme, netloc, parts.path or '/', parts.query, ''))
+
+
+def blackbox_probes(probes, exporter='127.0.0.1:9115', variable='exporters_blackbox_probes'):
+    """{errors, modules, scrape_configs}: the blackbox exporter's modules (one per probe) and the one
+    Prometheus job (blackbox) whose targets are the probes, each labelled instance=<name> and service."""
+    if not isinstance(probes, list):
+        raise AnsibleFilterError('blackbox_probes: expects a list of probes, got %r' % (probes,))
+    errors, modules, static, seen = [], {}, [], set()
+    for index, probe in enumerate(probes):
+        parts = _check_probe(index, probe, errors, variable)
+        if parts is None:
+            continue
+        if probe['name'] in seen:
+            errors.append('%s[%d] (%s): a probe of this name comes earlier' % (variable, index, probe['name']))
+            continue
+        seen.add(probe['name'])
+        module = 'probe_' + probe['name']
+        modules[module] = _probe_module(probe, parts)
+        static.append({'targets': [_probe_target(probe, parts)],
+                       'labels': {'instance': probe['name'], 'service': probe.get('service', probe['name']),
+                                  '__param_module': module}})
+    configs = []
+    if static:
+        configs.append({'job_name': 'blackbox', 'metrics_path': '/probe', 'static_configs': static,
+                        'relabel_configs': [
+                            {'source_labels': ['__address__'], 'target_label': '__param_target'},
+                            {'target_label': '__address__', 'replacement': exporter}]})
+    return {'errors': errors, 'modules': modules, 'scrape_configs': configs}
+
+
 class FilterModule:
 
     def filters(self):
-        return {NAME: prometheus_scrape_configs, 'prometheus_host_address': prometheus_host_address}
+        return {NAME: prometheus_scrape_configs, 'prometheus_host_address': prometheus_host_address,
+                'blackbox_probes': blackbox_probes}

@@ -112,7 +112,9 @@ def test_targets_come_from_the_inventory_and_are_all_up(mon, data):
         return found if found and all(t["health"] == "up" for t in found) else None
     found = wait_for(targets)
     assert found, prom(mon, "/api/v1/targets?state=active")
-    by_job = sorted((t["labels"]["job"], t["labels"]["instance"], t["scrapeUrl"]) for t in found)
+    # The blackbox job's targets are the probes (test_blackbox_probes_the_edge_as_users_reach_it).
+    by_job = sorted((t["labels"]["job"], t["labels"]["instance"], t["scrapeUrl"]) for t in found
+                    if t["labels"]["job"] != "blackbox")
     mon_ip, data_ip, app_ip = address(mon), address(data), address(get("monitoring-app"))
     assert by_job == sorted([
         ("alertmanager", "monitoring-mon", "http://%s:9093/metrics" % mon_ip),
@@ -355,3 +357,29 @@ def test_invalid_rule_never_replaces_the_live_ones(mon, tmp_path):
     assert "promtool check rules" in out or "failed to validate" in out
     assert not mon.file("/etc/prometheus/rules/aiquiz/broken.yml").exists
     assert mon.service("prometheus").is_running
+
+
+def test_blackbox_probes_the_edge_as_users_reach_it(mon):
+    """The probes of exporters_blackbox_probes, through the edge with its name in Host and TLS: /api/ok
+    answers 200 (success), / goes to a dead upstream and answers 502 (failure); the exporter itself
+    answers on loopback only."""
+    assert mon.service("prometheus-blackbox-exporter").is_running
+    assert mon.socket("tcp://127.0.0.1:9115").is_listening
+    assert not mon.socket("tcp://0.0.0.0:9115").is_listening
+
+    def probes():
+        query = "/api/v1/query?query=" + urllib.parse.quote('probe_success{job="blackbox"}')
+        result = {r["metric"]["instance"]: (r["metric"]["service"], r["value"][1])
+                  for r in prom(mon, query)["data"]["result"]}
+        return result if len(result) == 2 else None
+    assert wait_for(probes, timeout=60) == {"edge_api": ("api", "1"), "edge_web": ("web", "0")}
+    status = {r["metric"]["instance"]: r["value"][1] for r in prom(
+        mon, "/api/v1/query?query=" + urllib.parse.quote('probe_http_status_code{job="blackbox"}'))["data"]["result"]}
+    assert status == {"edge_api": "200", "edge_web": "502"}
+    # The certificate the edge served, read through the probe: days left (the bootstrap one's validity).
+    left = prom(mon, "/api/v1/query?query=" + urllib.parse.quote(
+        'probe_ssl_earliest_cert_expiry{instance="edge_api"} - time()'))["data"]["result"]
+    assert left and float(left[0]["value"][1]) > 86400, left
+    modules = mon.file("/etc/prometheus/blackbox.yml")
+    assert (modules.user, modules.group, modules.mode) == ("root", "root", 0o644)
+    assert "Host: edge.molecule.test" in modules.content_string
