@@ -29,7 +29,12 @@ STATUSES = ('pass', 'warn', 'missing', 'fail')
 CHECK_TITLES = (('public_url', 'Public URL through the edge'), ('readiness', 'App hosts ready'),
                 ('backups', 'Last verified backup'), ('certificates', 'Certificate expiry'),
                 ('synthetic', 'Synthetic transaction through the public URL'),
-                ('monitoring', 'Monitoring targets and alerts'), ('drill', 'Disaster-recovery drill'))
+                ('monitoring', 'Monitoring targets and alerts'), ('drill', 'Disaster-recovery drill'),
+                ('hardening', 'Host hardening'))
+# What the hardening check reads on each host (the host_state module's answer) and expects.
+HARDENING_SSHD = (('permitrootlogin', 'no'), ('passwordauthentication', 'no'), ('kbdinteractiveauthentication', 'no'))
+HARDENING_SYSCTL = (('kernel.randomize_va_space', '2'), ('fs.suid_dumpable', '0'),
+                    ('net.ipv4.conf.all.accept_redirects', '0'))
 
 
 class ReportError(Exception):
@@ -332,6 +337,59 @@ def check_certificates(results, min_days):
                   'no host to check')
 
 
+def _hardening_items(host, result):
+    """The hardening controls of one host from the host_state module's answer: SSH logins, the firewall's
+    input policy, unattended upgrades, time synchronisation and kernel settings."""
+    commands, units, sysctl = result.get('commands') or {}, result.get('units') or {}, result.get('sysctl') or {}
+    items = []
+    sshd = commands.get('sshd') or {}
+    settings = dict(line.split(None, 1) for line in (sshd.get('stdout') or '').splitlines() if ' ' in line)
+    if sshd.get('rc') != 0 or not settings:
+        items.append(dict(subject='%s sshd' % host, status='fail', detail='sshd -T failed (rc %s)' % sshd.get('rc')))
+    else:
+        wrong = ['%s %s' % (key, settings.get(key, '(unset)')) for key, want in HARDENING_SSHD
+                 if settings.get(key, want) != want]
+        items.append(dict(subject='%s sshd' % host, status='fail' if wrong else 'pass',
+                          detail=('allows ' + ', '.join(wrong)) if wrong else
+                          'root and password logins refused, keys only'))
+    nft = commands.get('nft_input') or {}
+    enabled = (units.get('nftables.service') or {}).get('enabled')
+    if nft.get('rc') != 0:
+        items.append(dict(subject='%s firewall' % host, status='fail', detail='no aiquiz_filter input chain loaded'))
+    elif 'policy drop;' not in (nft.get('stdout') or ''):
+        items.append(dict(subject='%s firewall' % host, status='fail', detail='input policy is not drop'))
+    else:
+        items.append(dict(subject='%s firewall' % host, status='pass' if enabled == 'enabled' else 'warn',
+                          detail='input policy drop' + ('' if enabled == 'enabled'
+                                                         else '; nftables.service is %s at boot' % enabled)))
+    upgrades = (units.get('unattended-upgrades.service') or {}).get('enabled')
+    items.append(dict(subject='%s security updates' % host, status='pass' if upgrades == 'enabled' else 'warn',
+                      detail='unattended-upgrades %s' % upgrades))
+    chrony = (units.get('chrony.service') or {}).get('active')
+    items.append(dict(subject='%s time' % host, status='pass' if chrony == 'active' else 'warn',
+                      detail='chrony %s' % chrony))
+    off = ['%s = %s (want %s)' % (key, (sysctl.get(key) or {}).get('value'), want) for key, want in HARDENING_SYSCTL
+           if (sysctl.get(key) or {}).get('value') != want]
+    items.append(dict(subject='%s kernel' % host, status='warn' if off else 'pass',
+                      detail='; '.join(off) if off else ', '.join('%s = %s' % kv for kv in HARDENING_SYSCTL)))
+    return items
+
+
+def check_hardening(results):
+    """Each host's hardening as it is now (not as the roles meant it): a login or firewall control off fails,
+    updates, time or kernel settings off warn."""
+    items = []
+    for host in sorted(results or {}):
+        result = results[host]
+        absent = _absent(result) or (result.get('msg') if result.get('failed') else None)
+        if absent:
+            items.append(dict(subject=host, status='missing', detail=absent))
+            continue
+        items.extend(_hardening_items(host, result))
+    return _check('hardening', items, 'SSH keys only, firewall on, updates, time and kernel settings as hardened',
+                  'no host to check')
+
+
 def _not_checked(check_id, reason):
     return dict(id=check_id, title=dict(CHECK_TITLES)[check_id], status='missing', summary=reason, items=[])
 
@@ -522,7 +580,8 @@ def build_report(params, run_command, now=None, pids=None, environ=None):
               check_certificates(params.get('certificates'), params['certificate_min_days']),
               check_synthetic(params.get('synthetic')),
               check_monitoring(params.get('monitoring')),
-              check_drill(params.get('drill'), now)]
+              check_drill(params.get('drill'), now),
+              check_hardening(params.get('hardening'))]
     run_id = params.get('run_id')
     if not run_id and trail:
         run_id = os.path.basename(trail)[:-len('.jsonl')]

@@ -122,6 +122,16 @@ options:
         description: The RPO aim (seconds of writes lost); above it warns.
         type: float
         default: 60
+  hardening:
+    description:
+      - Host name to the registered result of M(aiquiz.ops.host_state) on that host, asked for the commands C(sshd)
+        (C(sshd -T)) and C(nft_input) (C(nft list chain inet aiquiz_filter input)), the units C(nftables.service),
+        C(unattended-upgrades.service) and C(chrony.service), and the kernel settings C(kernel.randomize_va_space),
+        C(fs.suid_dumpable) and C(net.ipv4.conf.all.accept_redirects).
+      - 'What each host is now, not what the roles meant - root or password SSH logins allowed, or no firewall with an
+        input policy of drop, fail; unattended upgrades not enabled, chrony not running or a kernel setting off warn.'
+    type: dict
+    default: {}
   backup_max_age_hours:
     description: The last verified backup of each kind must have ended within this many hours.
     type: float
@@ -197,7 +207,7 @@ checks:
   description:
     - Each check with C(id), C(title), C(status) (V(pass), V(warn), V(missing), V(fail)), C(summary) and C(items).
     - 'The checks, in order: C(public_url), C(readiness), C(backups), C(certificates), C(synthetic), C(monitoring),
-      C(drill). C(report.json) also holds the synthetic steps (C(transaction)), the targets per job and the firing
+      C(drill), C(hardening). C(report.json) also holds the synthetic steps (C(transaction)), the targets per job and the firing
       alerts (C(monitoring)) and the drill''s figures (C(drill)).'
   returned: state=present
   type: list
@@ -244,6 +254,7 @@ def argument_spec():
         certificates=dict(type='dict', default={}),
         synthetic=dict(type='dict'),
         monitoring=dict(type='dict'),
+        hardening=dict(type='dict', default={}),
         drill=dict(type='dict', options=dict(
             path=dict(type='str', default=''),
             max_age_days=dict(type='float', default=35),

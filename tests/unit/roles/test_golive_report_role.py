@@ -118,6 +118,8 @@ def sources(tmp_path, readiness_port, pki, prometheus_all_up):
         'golive_report_dir': str(tmp_path / 'evidence'),
         'golive_report_collection_path': ROOT,
         'golive_report_become': False,
+        # The controller is no hardened host: its check is left out here (the module's tests cover it).
+        'golive_report_hardening_hosts': [],
     }
 
 
@@ -134,7 +136,7 @@ def report_of(tmp_path, run):
     return json.loads((tmp_path / 'evidence' / run / 'report.json').read_text())
 
 
-def test_phase_8_writes_a_passing_report_and_chains_the_next_run(tmp_path, pki, sources, prometheus_all_up):
+def test_phase_8_writes_a_report_whose_checks_pass_and_chains_the_next_run(tmp_path, pki, sources, prometheus_all_up):
     quizzes = []
     asked = len(prometheus_all_up[1])
     with servers.https_server(pki, quizzes=quizzes) as (port, requests):
@@ -144,7 +146,7 @@ def test_phase_8_writes_a_passing_report_and_chains_the_next_run(tmp_path, pki, 
         report = report_of(tmp_path, first)
         statuses = dict((c['id'], c['status']) for c in report['checks'])
         assert statuses == {'public_url': 'pass', 'readiness': 'pass', 'backups': 'pass', 'certificates': 'pass',
-                            'synthetic': 'pass', 'monitoring': 'pass', 'drill': 'pass'}, \
+                            'synthetic': 'pass', 'monitoring': 'pass', 'drill': 'pass', 'hardening': 'missing'}, \
             [c['summary'] for c in report['checks']]
         checks = dict((c['id'], c) for c in report['checks'])
         # One quiz created through the pinned name and read back, each step timed.
@@ -159,7 +161,9 @@ def test_phase_8_writes_a_passing_report_and_chains_the_next_run(tmp_path, pki, 
         assert [i['subject'] for i in checks['monitoring']['items']] == ['job node', 'job prometheus',
                                                                          'alert DiskFilling']
         assert checks['drill']['drill']['rto_seconds'] == 187.4 and checks['drill']['drill']['rpo_seconds'] == 4.2
-        assert report['verdict'] == 'pass'
+        # Every check with a source passes; the hardening check, without a host, keeps the verdict incomplete.
+        assert checks['hardening']['summary'] == 'no host to check'
+        assert report['verdict'] == 'incomplete'
         readiness = [c for c in report['checks'] if c['id'] == 'readiness'][0]
         assert 'http://127.0.0.1:%d/readyz' % sources['golive_report_colour_ports']['blue'] in readiness['summary'] \
             or 'readyz' in readiness['items'][0]['detail']
@@ -172,7 +176,7 @@ def test_phase_8_writes_a_passing_report_and_chains_the_next_run(tmp_path, pki, 
         assert [p['name'] for p in report['phases']] == ['Phase 8: post-launch checks and the go-live report']
         assert report['phases'][0]['status'] == 'running'
         assert report['commits']['collection']['commit']
-        assert 'Go-live report pass' in out and 'every check passed' in out
+        assert 'Go-live report incomplete' in out and 'Host hardening: no host to check' in out
         assert stat.S_IMODE(os.stat(tmp_path / 'evidence' / first / 'report.html').st_mode) == 0o600
 
         # Check mode: the checks run, nothing is written.
@@ -211,7 +215,7 @@ def test_failed_public_url_fails_the_phase_after_the_report(tmp_path, sources):
     report = report_of(tmp_path, run)
     assert report['verdict'] == 'fail'
     # Nothing answers at the URL: the synthetic transaction fails too.
-    assert [c['status'] for c in report['checks']] == ['fail', 'pass', 'pass', 'pass', 'fail', 'pass', 'pass']
+    assert [c['status'] for c in report['checks']] == ['fail', 'pass', 'pass', 'pass', 'fail', 'pass', 'pass', 'missing']
     synthetic = [c for c in report['checks'] if c['id'] == 'synthetic'][0]
     assert 'POST /api/quizzes via 127.0.0.1:%d failed' % port in synthetic['summary']
 

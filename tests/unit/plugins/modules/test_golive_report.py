@@ -148,7 +148,7 @@ def test_report_from_a_real_run(capsys, tmp_path, audit_trail, probe):
     assert result['verdict'] == 'incomplete'
     statuses = dict((c['id'], c['status']) for c in result['checks'])
     assert statuses == {'public_url': 'pass', 'readiness': 'missing', 'backups': 'pass', 'certificates': 'pass',
-                        'synthetic': 'missing', 'monitoring': 'missing', 'drill': 'missing'}
+                        'synthetic': 'missing', 'monitoring': 'missing', 'drill': 'missing', 'hardening': 'missing'}
     readiness = [c for c in result['checks'] if c['id'] == 'readiness'][0]
     assert 'app2: no release ledger on the host' in readiness['summary']
 
@@ -276,12 +276,14 @@ def test_synthetic_monitoring_and_drill_pass(capsys, tmp_path, audit_trail, prob
     args = args_for(dest, audit_trail, probe, synthetic=synthetic['good'],
                     monitoring=prometheus(ALL_UP, [servers.prometheus_alert('DiskFilling', 'warning', '10.0.0.2:9100'),
                                                    servers.prometheus_alert('InstanceDown', 'critical', 'x', 'pending')]),
-                    drill={'path': drill_report(tmp_path)})
+                    drill={'path': drill_report(tmp_path)},
+                    hardening={'data1': _loosened(HARDENED, unit=('chrony.service', 'active', 'active'))})
     del args['readiness']['app2']
     code, result = run_module(capsys, args)
     assert code == 0, result
     checks = dict((c['id'], c) for c in result['checks'])
     assert result['verdict'] == 'pass', [c['summary'] for c in result['checks']]
+    assert checks['hardening']['status'] == 'pass' and len(checks['hardening']['items']) == 5
     assert [i['subject'].split()[0] for i in checks['synthetic']['items']] == ['POST', 'GET']
     assert [i['subject'] for i in checks['monitoring']['items']] == ['job node', 'job prometheus', 'alert DiskFilling']
     assert checks['monitoring']['items'][0]['detail'] == '3 up'
@@ -470,3 +472,65 @@ def test_report_renders_in_headless_chromium(capsys, tmp_path, audit_trail, prob
     width, height, distinct = png_facts(shot)
     assert (width, height) == (1280, 3200)
     assert distinct > 20  # text, badges and bars, not a blank page
+
+
+# What aiquiz.ops.host_state answered on a lab data host after go-live (tests/e2e); chrony is inactive
+# there because a container may not set the clock.
+HARDENED = json.loads(open(os.path.join(os.path.dirname(__file__), 'data', 'host_state_hardened.json'),
+                           encoding='utf-8').read())
+
+
+def _loosened(answer, sshd=None, policy=None, unit=None, sysctl=None):
+    answer = json.loads(json.dumps(answer))
+    if sshd:
+        key, value = sshd
+        answer['commands']['sshd']['stdout'] = re.sub(r'(?m)^%s .*$' % key, '%s %s' % (key, value),
+                                                      answer['commands']['sshd']['stdout'])
+    if policy:
+        answer['commands']['nft_input']['stdout'] = answer['commands']['nft_input']['stdout'].replace(
+            'policy drop;', 'policy %s;' % policy)
+    if unit:
+        name, field, value = unit
+        answer['units'][name][field] = value
+    if sysctl:
+        answer['sysctl'][sysctl[0]]['value'] = sysctl[1]
+    return answer
+
+
+def test_hardening_of_a_hardened_host_passes_but_a_stopped_clock_sync_warns():
+    check = _golive_report.check_hardening({'data1': HARDENED})
+    status = {item['subject']: item['status'] for item in check['items']}
+    assert status == {'data1 sshd': 'pass', 'data1 firewall': 'pass', 'data1 security updates': 'pass',
+                      'data1 time': 'warn', 'data1 kernel': 'pass'}
+    assert check['status'] == 'warn' and check['summary'] == 'data1 time: chrony inactive'
+    running = _loosened(HARDENED, unit=('chrony.service', 'active', 'active'))
+    assert _golive_report.check_hardening({'data1': running})['status'] == 'pass'
+
+
+@pytest.mark.parametrize('change, subject, status, detail', [
+    ({'sshd': ('permitrootlogin', 'yes')}, 'data1 sshd', 'fail', 'allows permitrootlogin yes'),
+    ({'sshd': ('passwordauthentication', 'yes')}, 'data1 sshd', 'fail', 'allows passwordauthentication yes'),
+    ({'policy': 'accept'}, 'data1 firewall', 'fail', 'input policy is not drop'),
+    ({'unit': ('nftables.service', 'enabled', 'disabled')}, 'data1 firewall', 'warn',
+     'input policy drop; nftables.service is disabled at boot'),
+    ({'unit': ('unattended-upgrades.service', 'enabled', 'disabled')}, 'data1 security updates', 'warn',
+     'unattended-upgrades disabled'),
+    ({'sysctl': ('kernel.randomize_va_space', '0')}, 'data1 kernel', 'warn',
+     'kernel.randomize_va_space = 0 (want 2)'),
+])
+def test_hardening_that_was_loosened_by_hand_is_named(change, subject, status, detail):
+    items = _golive_report.check_hardening({'data1': _loosened(HARDENED, **change)})['items']
+    item = [i for i in items if i['subject'] == subject][0]
+    assert (item['status'], item['detail']) == (status, detail)
+
+
+def test_hardening_without_an_answer_is_missing_and_no_firewall_fails():
+    check = _golive_report.check_hardening({'edge1': {'skipped': True, 'skip_reason': 'Conditional result was False'},
+                                            'app1': {'failed': True, 'msg': 'sudo: a password is required'}})
+    assert [(i['subject'], i['status'], i['detail']) for i in check['items']] == [
+        ('app1', 'missing', 'sudo: a password is required'), ('edge1', 'missing', 'Conditional result was False')]
+    none = json.loads(json.dumps(HARDENED))
+    none['commands']['nft_input'] = {'rc': 1, 'stdout': ''}
+    items = _golive_report.check_hardening({'data1': none})['items']
+    assert ('data1 firewall', 'fail') in [(i['subject'], i['status']) for i in items]
+    assert _golive_report.check_hardening({})['status'] == 'missing'
