@@ -359,9 +359,9 @@ def _hardening_items(host, result):
     elif 'policy drop;' not in (nft.get('stdout') or ''):
         items.append(dict(subject='%s firewall' % host, status='fail', detail='input policy is not drop'))
     else:
+        at_boot = '' if enabled == 'enabled' else '; nftables.service is %s at boot' % enabled
         items.append(dict(subject='%s firewall' % host, status='pass' if enabled == 'enabled' else 'warn',
-                          detail='input policy drop' + ('' if enabled == 'enabled'
-                                                         else '; nftables.service is %s at boot' % enabled)))
+                          detail='input policy drop' + at_boot))
     upgrades = (units.get('unattended-upgrades.service') or {}).get('enabled')
     items.append(dict(subject='%s security updates' % host, status='pass' if upgrades == 'enabled' else 'warn',
                       detail='unattended-upgrades %s' % upgrades))
