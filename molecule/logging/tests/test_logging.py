@@ -96,6 +96,10 @@ def test_receiver_listens_on_private_address_only(mon, receiver_address):
     sock = mon.file("/run/aiquiz-journal-remote/http.sock")
     assert sock.is_socket
     assert (sock.user, sock.group, sock.mode) == ("root", "stunnel4", 0o660)
+    # Nobody else reaches journal-remote around the tunnel.
+    bypass = mon.run("runuser -u nobody -- python3 -c %s",
+                     "import socket; socket.socket(socket.AF_UNIX).connect('/run/aiquiz-journal-remote/http.sock')")
+    assert bypass.rc != 0 and "PermissionError" in bypass.stderr, bypass.stderr
 
 
 @pytest.mark.parametrize("host_name,certificate,group", [
