@@ -171,11 +171,28 @@ def test_outage_spooled_nothing_lost_nothing_twice(app, mon):
     assert sorted(lines) == ["%s-%d" % (batch, number) for number in range(count)]
 
 
-def test_retention_timer_vacuums_the_central_directory(mon):
+def archived_name(seqnum, seconds):
+    """The name journald gives an archived file whose first entry is number `seqnum`, at `seconds`. Vacuuming
+    reads only names, and takes files in the order of their sequence numbers, stopping at the first it keeps."""
+    return "%s/central@%s-%016x-%016x.journal" % (REMOTE_DIR, "0123456789abcdef" * 2, seqnum, int(seconds * 1000000))
+
+
+def test_retention_removes_old_archived_files_only(mon):
     unit = mon.run_test("systemctl cat aiquiz-logging-vacuum.service").stdout
     assert "--directory=%s" % REMOTE_DIR in unit
-    run = mon.run("systemctl start aiquiz-logging-vacuum.service")
-    assert run.rc == 0, run.stderr
-    assert mon.run_test("systemctl show -p Result --value aiquiz-logging-vacuum.service").stdout.strip() == "success"
-    # The central file survives: its entries are younger than the retention.
-    assert mon.file(REMOTE_DIR + "/central.journal").exists
+    assert mon.service("aiquiz-logging-vacuum.timer").is_enabled
+    now = time.time()
+    old, recent = archived_name(1, now - 40 * 86400), archived_name(2, now - 86400)
+    try:
+        for path in (old, recent):
+            mon.run_test("head -c 4096 /dev/urandom > %s", path)
+        run = mon.run("systemctl start aiquiz-logging-vacuum.service")
+        assert run.rc == 0, run.stderr
+        result = mon.run_test("systemctl show -p Result --value aiquiz-logging-vacuum.service").stdout.strip()
+        assert result == "success"
+        # 40 days is beyond the 30 days kept; 1 day and the file being written are not.
+        assert not mon.file(old).exists
+        assert mon.file(recent).exists
+        assert mon.file(REMOTE_DIR + "/central.journal").exists
+    finally:
+        mon.run("rm -f %s %s", old, recent)
