@@ -16,6 +16,7 @@ INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 PORT = 19532
 REMOTE_DIR = "/var/log/journal/remote"
 TLS_DIR = "/etc/aiquiz/tls"
+TUNNEL = "stunnel@aiquiz-journal-remote.service"
 # The documented search command (roles/logging/README.md), by tag and sender.
 SEARCH = "journalctl -D " + REMOTE_DIR + " -t aiquiz-marker _HOSTNAME={host} -o cat --no-pager"
 
@@ -80,7 +81,7 @@ def wait_count(mon, sender, text, want, seconds):
 
 
 def test_services_enabled_and_running(mon, app):
-    for unit in ("systemd-journal-remote.socket", "stunnel@aiquiz-journal-remote.service",
+    for unit in ("systemd-journal-remote.socket", TUNNEL,
                  "aiquiz-logging-vacuum.timer", "systemd-journal-upload.service"):
         assert mon.service(unit).is_enabled, unit
         assert mon.service(unit).is_running, unit
@@ -154,7 +155,10 @@ def test_receiver_own_journal_arrives(mon):
 def test_outage_spooled_nothing_lost_nothing_twice(app, mon):
     batch = str(uuid.uuid4())
     count = 5
-    mon.run_test("systemctl stop systemd-journal-remote.socket systemd-journal-remote.service")
+    restarts = "systemctl show -p NRestarts --value systemd-journal-upload.service"
+    restarts_before = int(app.run_test(restarts).stdout)
+    # The whole receiver away: TLS end, socket and journal-remote.
+    mon.run_test("systemctl stop %s systemd-journal-remote.socket systemd-journal-remote.service", TUNNEL)
     try:
         for number in range(count):
             app.run_test("logger -t aiquiz-marker %s", "%s-%d" % (batch, number))
@@ -162,8 +166,9 @@ def test_outage_spooled_nothing_lost_nothing_twice(app, mon):
         # The uploader found the receiver away and keeps trying.
         time.sleep(5)
         assert found(mon, "logging-app", batch) == 0
+        assert int(app.run_test(restarts).stdout) > restarts_before
     finally:
-        mon.run_test("systemctl start systemd-journal-remote.socket systemd-journal-remote.service")
+        mon.run_test("systemctl start systemd-journal-remote.socket systemd-journal-remote.service %s", TUNNEL)
     assert wait_count(mon, "logging-app", batch, count, 60) == count
     # A late duplicate would show up now.
     time.sleep(5)
