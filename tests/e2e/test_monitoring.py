@@ -81,3 +81,21 @@ def test_a_host_that_stops_answering_reaches_alertmanager_as_host_down(golive):
     assert took < 150, took
     # Back up: the target answers again, so the tests after this one see a whole lab.
     assert wait_for(lambda: query('up{job="node", instance="app2"} == 1'), timeout=60)
+
+
+def test_every_host_journal_reaches_mon1_over_mutual_tls(golive):
+    """A marker line logged on each lab host is found on mon1 with the documented search command
+    (docs/user-guide/logging.md), once."""
+    marker = "aiquiz-e2e-%d" % time.time_ns()
+    for host in sorted(LAB_HOSTS):
+        assert lab_exec(host, "logger", "-t", "aiquiz-marker", "%s %s" % (marker, host)).returncode == 0
+
+    def found():
+        seen = {}
+        for host in LAB_HOSTS:
+            out = lab_exec("mon1", "journalctl", "-D", "/var/log/journal/remote", "_HOSTNAME=" + host,
+                           "-t", "aiquiz-marker", "-o", "cat", "--no-pager").stdout
+            seen[host] = out.count("%s %s" % (marker, host))
+        return seen if all(seen.values()) else None
+    seen = wait_for(found, timeout=120, step=3)
+    assert seen == {host: 1 for host in LAB_HOSTS}, seen
