@@ -87,8 +87,43 @@ except Exception as exc:
 """
 
 
+# Declares the durable queue metrics-probe in orders and publishes three
+# messages to it (argument "fill"), or deletes it (argument "delete").
+PROBE_QUEUE = """
+import ssl, sys, pika
+ctx = ssl.create_default_context(cafile="%(ca)s")
+conn = pika.BlockingConnection(pika.ConnectionParameters(
+    host="127.0.0.1", port=5671, virtual_host="orders", ssl_options=pika.SSLOptions(ctx, "127.0.0.1"),
+    credentials=pika.PlainCredentials("app", "molecule-amqp-password")))
+ch = conn.channel()
+if sys.argv[1] == "fill":
+    ch.queue_declare(queue="metrics-probe", durable=True)
+    for n in range(3):
+        ch.basic_publish(exchange="", routing_key="metrics-probe", body=b"m%%d" %% n)
+else:
+    ch.queue_delete(queue="metrics-probe")
+conn.close()
+print("ok")
+"""
+
+# The rabbitmq_prometheus metrics the alert rules (roles/prometheus/files/rules/rabbitmq.yml) read.
+RULE_METRICS = ("rabbitmq_identity_info", "rabbitmq_queue_messages_ready", "rabbitmq_queue_messages_unacked",
+                "rabbitmq_alarms_memory_used_watermark", "rabbitmq_alarms_free_disk_space_watermark")
+
+
 def get(name):
     return testinfra.get_host("ansible://" + name, ansible_inventory=INVENTORY)
+
+
+def private_address(host):
+    """The IPv4 address of the host's default route (what prometheus_host_address falls back to here)."""
+    return re.search(r"\bsrc (\S+)", host.check_output("ip -4 route get 192.0.2.1")).group(1)
+
+
+def metric_sum(text, name):
+    """Sum of the samples of one metric in Prometheus' text format (None: no sample)."""
+    values = [float(m.group(2)) for m in re.finditer(r"^%s(\{[^}]*\})? (\S+)$" % re.escape(name), text, re.M)]
+    return sum(values) if values else None
 
 
 def said(out, text):
@@ -165,6 +200,38 @@ def test_management_api_over_tls_verifies(name):
     cmd = host.run("curl -sS -m 10 --cacert %s --resolve wrong.name:15671:127.0.0.1 "
                    "https://wrong.name:15671/api/whoami", CA)
     assert cmd.rc != 0 and "no alternative certificate subject name matches" in cmd.stderr, cmd.stderr
+
+
+@pytest.mark.parametrize("name", HOSTS)
+def test_metrics_answer_on_the_private_address_only(name):
+    host = get(name)
+    address = private_address(host)
+    assert not address.startswith("127."), address
+    # One listener, on the private address: not on every address, not on loopback.
+    metrics = {p for p in listening(host) if p.endswith(":15692")}
+    assert metrics == {"%s:15692" % address}, metrics
+    assert host.run("curl -sS -m 5 -o /dev/null http://127.0.0.1:15692/metrics").rc != 0
+    plugins = host.check_output("rabbitmq-plugins list -e -m")
+    assert "rabbitmq_prometheus" in plugins.split(), plugins
+    # Three messages wait in a queue: the endpoint's rabbitmq_queue_messages_ready
+    # (aggregated over the node's queues) counts them within the stats interval.
+    script = PROBE_QUEUE % {"ca": CA}
+    assert host.check_output("python3 -c %s fill", script).strip() == "ok"
+    try:
+        text, ready = "", None
+        for _ in range(30):
+            text = host.check_output("curl -sS -m 10 http://%s:15692/metrics" % address)
+            ready = metric_sum(text, "rabbitmq_queue_messages_ready")
+            if ready is not None and ready >= 3:
+                break
+            time.sleep(2)
+        assert ready is not None and ready >= 3, text[:2000]
+        for metric in RULE_METRICS:
+            assert metric_sum(text, metric) is not None, "%s missing from the metrics of %s" % (metric, name)
+        assert metric_sum(text, "rabbitmq_alarms_memory_used_watermark") == 0
+        assert metric_sum(text, "rabbitmq_alarms_free_disk_space_watermark") == 0
+    finally:
+        host.run("python3 -c %s delete", script)
 
 
 @pytest.mark.parametrize("name", HOSTS)

@@ -4,7 +4,10 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+import yaml
 
 from ansible.errors import AnsibleFilterError
 
@@ -115,3 +118,15 @@ def test_host_address_is_the_scrape_target_address():
     assert prometheus_host_address('nosuch', HOSTVARS, VARS) == 'nosuch'
     with pytest.raises(AnsibleFilterError):
         prometheus_host_address(None, HOSTVARS)
+
+
+def test_role_default_jobs_scrape_rabbitmq_where_its_plugin_is_enabled():
+    path = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', 'roles', 'prometheus', 'defaults', 'main.yml')
+    with open(path, encoding='utf-8') as handle:
+        jobs = yaml.safe_load(handle)['prometheus_scrape_jobs']
+    hostvars = dict(HOSTVARS, data1=dict(HOSTVARS['data1'], rabbitmq_prometheus_enabled=True))
+    out = prometheus_scrape_configs(jobs, GROUPS, hostvars, VARS)
+    assert out['errors'] == []
+    assert out['targets']['rabbitmq'] == ['10.0.0.21:15692']
+    # Not set in the inventory: the job has no target (the role's default is not a host variable).
+    assert 'rabbitmq' not in prometheus_scrape_configs(jobs, GROUPS, HOSTVARS, VARS)['targets']
