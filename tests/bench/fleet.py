@@ -3,8 +3,9 @@
 python3 tests/bench/fleet.py [--sizes 5,15,30] [--keep]
 
 Needs the lab after a go-live (`make go-live`). For each size, in ascending
-order, adds app hosts to the lab (app3, app4, ...; Debian 12 and 13 in turn,
-provisioned by labctl as every lab host is), runs go-live once to converge
+order, adds app hosts to the lab (app3, app4, ...; Debian 13 with the inner
+engine's storage on a volume, like app1 and app2, provisioned by labctl as
+every lab host is), runs go-live once to converge
 the new hosts (the "grow" run) and once more idempotently (must end
 changed=0). Each run records its wall time, the peak memory of the
 controller's ansible processes (the sum of their RSS, sampled every 0.2 s),
@@ -99,7 +100,10 @@ def golive():
 
 
 def app_host(number):
-    return {"name": "app%d" % number, "debian": "12" if number % 2 else "13", "groups": ["app"]}
+    """An app host like the lab's own (topology.json): Debian 13 (Compose v2 from Debian), and the inner
+    engine's storage on a volume (overlay2 cannot stack on the container's own overlay)."""
+    return {"name": "app%d" % number, "debian": "13", "groups": ["app"],
+            "volumes": [{"name": "docker", "path": "/var/lib/docker"}]}
 
 
 def grow(topo, size):
