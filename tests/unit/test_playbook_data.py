@@ -29,7 +29,7 @@ def run_data(tmp_path, value):
 
 @pytest.mark.parametrize('value, unknown', [
     ('postgresql,mysql', 'mysql'),
-    (['redis', 'cassandra', 'mongodb'], 'cassandra, mongodb'),
+    (['redis', 'mongodb', 'cassandra'], 'mongodb, cassandra'),
 ])
 def test_an_unknown_data_service_stops_the_play_before_any_role(tmp_path, value, unknown):
     rc, output = run_data(tmp_path, value)

@@ -219,7 +219,7 @@ def test_metrics_answer_on_the_private_address_only(name):
     assert host.check_output("python3 -c %s fill", script).strip() == "ok"
     try:
         text, ready = "", None
-        for _ in range(30):
+        for _attempt in range(30):
             text = host.check_output("curl -sS -m 10 http://%s:15692/metrics" % address)
             ready = metric_sum(text, "rabbitmq_queue_messages_ready")
             if ready is not None and ready >= 3:
