@@ -241,6 +241,11 @@ def _absent(result):
     return None
 
 
+def _no_data(result):
+    """Why a host's registered result holds no data: skipped, unreachable or failed (its message), or None."""
+    return _absent(result) or (result.get('msg') if result.get('failed') else None)
+
+
 def check_public_url(probe):
     if not isinstance(probe, dict) or _absent(probe) or 'passed' not in probe:
         reason = _absent(probe) if isinstance(probe, dict) else 'the public URL was not probed'
@@ -276,7 +281,7 @@ def check_backups(results, max_age_hours, now):
     items = []
     for host in sorted(results or {}):
         result = results[host]
-        absent = _absent(result) or (result.get('msg') if result.get('failed') else None)
+        absent = _no_data(result)
         if absent:
             items.append(dict(subject=host, status='missing', detail=absent))
             continue
@@ -381,7 +386,7 @@ def check_hardening(results):
     items = []
     for host in sorted(results or {}):
         result = results[host]
-        absent = _absent(result) or (result.get('msg') if result.get('failed') else None)
+        absent = _no_data(result)
         if absent:
             items.append(dict(subject=host, status='missing', detail=absent))
             continue
