@@ -206,30 +206,35 @@ def mtail_requests(mon, app):
 
 
 def test_edge_requests_are_counted_by_service_and_code(mon):
-    """Real requests through nginx: mtail's counters go up by exactly what was sent, by the
-    route's service and the status, and Prometheus scrapes the same numbers from mtail."""
+    """Real requests through nginx: mtail's counters go up by what was sent, by the route's
+    service and the status, and Prometheus scrapes the same numbers from mtail. The blackbox
+    prober also asks the edge for the API (200) and the web (502 here, no web runs) every
+    scrape, so those two only have a floor; 404 and 301 come from this test alone and must
+    be exact."""
     app = get("monitoring-app")
     sent = {("api", "200"): ("https", "/api/ok", 7), ("api", "404"): ("https", "/api/missing", 3),
             ("web", "502"): ("https", "/", 4), ("", "301"): ("http", "/", 2)}
+    probed = {("api", "200"), ("web", "502")}
     before = mtail_requests(mon, app)
     for (service, code), (scheme, path, count) in sent.items():
         assert send(app, scheme, path, count) == [code] * count, service
-    expected = dict(before)
-    for key, (_scheme, _path, count) in sent.items():
-        expected[key] = before.get(key, 0) + count
 
     def counted():
         now = mtail_requests(mon, app)
-        return now if now == expected else None
+        for key, (_scheme, _path, count) in sent.items():
+            delta = now.get(key, 0) - before.get(key, 0)
+            if delta < count or (key not in probed and delta != count):
+                return None
+        return now
     after = wait_for(counted, timeout=30, step=1)
-    assert after == expected, (before, mtail_requests(mon, app))
+    assert after, (before, mtail_requests(mon, app))
     # A client's "service" inside the user agent is no label.
     assert not any(service == "evil" for service, _code in after)
 
     def scraped():
-        query = 'aiquiz_edge_requests_total{job="mtail",instance="monitoring-app",service="api",code="200"}'
+        query = 'aiquiz_edge_requests_total{job="mtail",instance="monitoring-app",service="api",code="404"}'
         result = prom(mon, "/api/v1/query?query=" + urllib.parse.quote(query))["data"]["result"]
-        return result if result and float(result[0]["value"][1]) == expected[("api", "200")] else None
+        return result if result and float(result[0]["value"][1]) == after[("api", "404")] else None
     assert wait_for(scraped, timeout=60), prom(mon, "/api/v1/query?query=aiquiz_edge_requests_total")
     up = prom(mon, "/api/v1/query?query=" + urllib.parse.quote('up{job="mtail"}'))["data"]["result"]
     assert [(r["metric"]["instance"], r["value"][1]) for r in up] == [("monitoring-app", "1")]
@@ -241,13 +246,16 @@ def test_mtail_program_change_reloads_without_losing_counts(mon):
     """A changed program is reloaded by SIGHUP (the role's handler): same process, counters kept."""
     app = get("monitoring-app")
     pid = app.check_output("systemctl show -p MainPID --value mtail")
-    assert send(app, "https", "/api/ok", 1) == ["200"]
-    before = wait_for(lambda: mtail_requests(mon, app).get(("api", "200")) and mtail_requests(mon, app),
+    assert send(app, "https", "/api/missing", 1) == ["404"]
+    before = wait_for(lambda: mtail_requests(mon, app).get(("api", "404")) and mtail_requests(mon, app),
                       timeout=30, step=1)
     assert before
     app.check_output("systemctl reload mtail")
     assert app.check_output("systemctl show -p MainPID --value mtail") == pid
-    assert mtail_requests(mon, app) == before
+    after = mtail_requests(mon, app)
+    # Blackbox probes may add to the 200s and 502s meanwhile; nothing is lost.
+    assert after[("api", "404")] == before[("api", "404")]
+    assert all(after.get(key, 0) >= value for key, value in before.items()), (before, after)
 
 
 def test_textfile_collector_reaches_prometheus(mon, data):
