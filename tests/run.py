@@ -53,6 +53,23 @@ def junit_counts(path):
     return True, tests - failed - skipped, failed, skipped
 
 
+def junit_failures(path, width=400):
+    """One line per failed or erring test case: its name and the start of its message.
+    CI shows only part of a stage's output: these lines come first."""
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError):
+        return []
+    lines = []
+    for case in root.iter("testcase"):
+        for what in ("failure", "error"):
+            node = case.find(what)
+            if node is not None:
+                message = " ".join((node.get("message") or node.text or "").split())
+                lines.append("  %s %s: %s" % (what.upper(), case.get("name"), message[:width]))
+    return lines
+
+
 def sanity_counts(log, rc):
     """(passed, failed, skipped) of ansible-test sanity, one per sanity test."""
     with open(log, encoding="utf-8", errors="replace") as fh:
@@ -70,6 +87,7 @@ class Result:
     def __init__(self, name, passed, failed, seconds, log, skipped=0, note=""):
         self.name, self.passed, self.failed = name, passed, failed
         self.seconds, self.log, self.skipped, self.note = seconds, log, skipped, note
+        self.cpu, self.junit = 0.0, None
 
 
 def cpu_busy():
@@ -156,12 +174,15 @@ def run_stage(name, cmd, junit=None, timeout=3600, lifecycle=False):
         passed, failed, skipped = (1, 0, 0) if rc == 0 else (0, 1, 0)
     res = Result(name, passed, failed, seconds, log, skipped)
     res.cpu = cpu
+    res.junit = junit
     status = "ok" if failed == 0 else "FAILED"
     say("%-6s %-28s %6.1f s  %d passed, %d failed%s  (controller CPU %.0f s)" % (
         status, name, seconds, passed, failed, ", %d skipped" % skipped if skipped else "", cpu))
     if clock:
         say("       %-28s phases: %s" % (name, clock.summary()))
     if failed:
+        if junit:
+            say("\n".join(junit_failures(junit)[:30]))
         with open(log, encoding="utf-8", errors="replace") as fh:
             tail = fh.readlines()[-40:]
         say("------ tail of %s ------\n%s------" % (os.path.relpath(log, ROOT), "".join(tail)))
@@ -261,6 +282,9 @@ def main():
     passed = sum(r.passed for r in results)
     failed = sum(r.failed for r in results)
     skipped = sum(r.skipped for r in results)
+    for r in results:
+        if r.failed and r.junit:
+            say("failed in %s:\n%s" % (r.name, "\n".join(junit_failures(r.junit, width=200)[:15])))
     say("%d passed, %d failed%s" % (passed, failed, ", %d skipped" % skipped if skipped else ""))
     return 1 if failed or passed == 0 else 0
 
