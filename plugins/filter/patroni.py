@@ -20,8 +20,12 @@ from ansible_collections.aiquiz.ops.plugins.module_utils import _role_variables 
 
 VARIABLES = ('patroni_cluster_name', 'patroni_members', 'patroni_etcd_members', 'patroni_synchronous_mode',
              'patroni_superuser_password', 'patroni_replication_password', 'patroni_restapi_password',
-             'inventory_hostname', '_patroni_nodes')
+             'inventory_hostname', '_patroni_nodes', 'patroni_etcd_tls_certificate', 'patroni_tls_certificate',
+             'tls_certificates')
 PASSWORDS = ('patroni_superuser_password', 'patroni_replication_password', 'patroni_restapi_password')
+# The certificates of patroni_etcd_tls_certificate and patroni_tls_certificate:
+# the group that must read their keys.
+TLS_GROUPS = (('patroni_etcd_tls_certificate', 'etcd'), ('patroni_tls_certificate', 'postgres'))
 # Patroni's scope is a key in etcd and part of the data directory's path.
 NAME = re.compile(r'^[a-z0-9][a-z0-9_-]{0,62}$')
 
@@ -120,6 +124,40 @@ def patroni_variable_errors(variables):
     errors.extend(_synchronous_errors(v, members))
     errors.extend('%s: empty; set it (from vault)' % name for name in PASSWORDS if not rv.text(v[name]))
     errors.extend(_node_errors(v, members))
+    errors.extend(_tls_errors(v))
+    return errors
+
+
+def _tls_errors(v):
+    """Both certificates or neither, each one of tls_certificates readable by its service;
+    and no switch of a running etcd between plain HTTP and TLS (its members' peer URLs)."""
+    names = {name: rv.text(v[name]) for name, _group in TLS_GROUPS}
+    if bool(names['patroni_etcd_tls_certificate']) != bool(names['patroni_tls_certificate']):
+        return ['patroni_etcd_tls_certificate and patroni_tls_certificate: set both (TLS between etcd and its'
+                ' clients) or neither']
+    errors = []
+    declared = {}
+    for entry in v['tls_certificates'] or []:
+        if isinstance(entry, Mapping):
+            declared[rv.text(entry.get('name'))] = entry
+    for name, group in TLS_GROUPS:
+        cert = names[name]
+        if not cert:
+            continue
+        if cert not in declared:
+            errors.append('%s: "%s" is not a certificate of tls_certificates' % (name, cert))
+        elif rv.text(declared[cert].get('group')) != group:
+            errors.append('%s: the certificate "%s" has group "%s"; %s reads its key: set group %s (mode 0640)'
+                          % (name, cert, rv.text(declared[cert].get('group')) or 'root', group, group))
+    host = rv.text(v['inventory_hostname'])
+    wanted = 'https' if names['patroni_etcd_tls_certificate'] else 'http'
+    for node in v['_patroni_nodes'] or []:
+        if isinstance(node, Mapping) and rv.text(node.get('host')) == host:
+            running = rv.text(node.get('etcd_scheme'))
+            if running and running != wanted:
+                errors.append('patroni_etcd_tls_certificate: %s, but etcd on %s already runs with %s peer URLs; a'
+                              ' running etcd is not switched in place (docs/user-guide/postgresql-ha.md, "TLS")'
+                              % ('set' if wanted == 'https' else 'empty', host, running.upper()))
     return errors
 
 

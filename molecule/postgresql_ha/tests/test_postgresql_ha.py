@@ -27,6 +27,14 @@ MEMBERS = ("postgresql-ha1", "postgresql-ha2", "postgresql-ha3")
 ADDRESSES = {"postgresql-ha1": "172.28.218.11", "postgresql-ha2": "172.28.218.12", "postgresql-ha3": "172.28.218.13"}
 APP_PASSWORD = "molecule-app-password"
 PATRONI = "patronictl -c /etc/patroni/config.yml"
+# etcdctl as root on a member: over TLS on its private address, with
+# Patroni's client certificate (the scenario's patroni_tls_certificate).
+TLS_DIR = "/etc/aiquiz/tls"
+
+
+def etcdctl(name):
+    return ("ETCDCTL_API=3 etcdctl --endpoints https://%s:2379 --cacert %s/patroni/ca.pem --cert %s/patroni/fullchain.pem"
+            " --key %s/patroni/privkey.pem" % (ADDRESSES[name], TLS_DIR, TLS_DIR, TLS_DIR))
 
 # The load generator, run on a member that stays up: numbered rows through
 # that member's HAProxy (5000), a new connection after any error; a row is
@@ -176,7 +184,73 @@ def test_rest_api_and_etcd_listen_on_the_private_address_only():
         client = sorted(a for a in listening if a.endswith(":2379"))
         assert rest == ["%s:8008" % ADDRESSES[name]], (name, listening)
         assert peer == ["%s:2380" % ADDRESSES[name]], (name, listening)
-        assert client == sorted(["%s:2379" % ADDRESSES[name], "127.0.0.1:2379"]), (name, listening)
+        # TLS: the private address only (no plain loopback listener for local users).
+        assert client == ["%s:2379" % ADDRESSES[name]], (name, listening)
+
+
+# etcd holds the cluster's truth (the leader key, the configuration Patroni
+# follows): whoever writes there can demote the primary or turn synchronous
+# mode off. An attacker on the private network here is the controller (no
+# member); a local user is `nobody` on a member. Each attempt writes a key
+# of its own through etcd's JSON gateway and reads the cluster's keys.
+ETCD_ATTEMPT = r"""
+import base64, json, socket, ssl, sys, urllib.request, urllib.error
+url, cert, key = sys.argv[1], (sys.argv[2:3] or [None])[0], (sys.argv[3:4] or [None])[0]
+ctx = None
+if url.startswith("https"):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    if cert:
+        ctx.load_cert_chain(cert, key)
+b64 = lambda text: base64.b64encode(text.encode()).decode()
+out = {}
+for name, path, body in (("put", "/v3/kv/put", {"key": b64("/attack/probe"), "value": b64("x")}),
+                         ("read", "/v3/kv/range", {"key": b64("/service/"), "range_end": b64("/service0")})):
+    req = urllib.request.Request(url + path, data=json.dumps(body).encode(), method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=5, context=ctx) as resp:
+            out[name] = "%d %s" % (resp.status, resp.read()[:80])
+    except urllib.error.HTTPError as exc:
+        out[name] = "http %d" % exc.code
+    except (OSError, ssl.SSLError) as exc:
+        out[name] = "refused: %s" % (getattr(exc, "reason", None) or exc)
+print(json.dumps(out))
+"""
+
+
+def etcd_attempt(url, cert=None, key=None, on=None, user=None):
+    """{put, read}: '200 ...' when etcd did it, else why not."""
+    args = [url] + ([cert, key] if cert else [])
+    if on is None:
+        proc = subprocess.run(["python3", "-c", ETCD_ATTEMPT] + args, capture_output=True, text=True, timeout=60,
+                              check=True)
+        return json.loads(proc.stdout)
+    prefix = "runuser -u %s -- " % user if user else ""
+    return json.loads(get(on).check_output(prefix + "python3 -c %s " + " ".join(["%s"] * len(args)),
+                                           ETCD_ATTEMPT, *args))
+
+
+def test_etcd_takes_no_orders_from_outside_the_cluster(tmp_path):
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-days", "1", "-subj", "/CN=postgresql-ha1", "-keyout", str(tmp_path / "other.key"),
+                    "-out", str(tmp_path / "other.pem")], check=True, capture_output=True, timeout=60)
+    tried = {}
+    for name, address in ADDRESSES.items():
+        for scheme in ("http", "https"):
+            url = "%s://%s:2379" % (scheme, address)
+            tried[("controller", url)] = etcd_attempt(url)
+            if scheme == "https":
+                tried[("controller, another CA", url)] = etcd_attempt(url, str(tmp_path / "other.pem"),
+                                                                      str(tmp_path / "other.key"))
+        for url in ("http://127.0.0.1:2379", "https://127.0.0.1:2379", "https://%s:2379" % address):
+            tried[("nobody on " + name, url)] = etcd_attempt(url, on=name, user="nobody")
+    obeyed = {"%s -> %s" % k: v for k, v in tried.items() if any(r.startswith("200") for r in v.values())}
+    assert not obeyed, "etcd obeyed a caller outside the cluster: %s" % json.dumps(obeyed, indent=1)
+    # The member's own client (Patroni's certificate) is served, and no attempt left a key.
+    keys = get("postgresql-ha1").check_output(etcdctl("postgresql-ha1") + " get --prefix --keys-only /")
+    assert "/service/quiz/leader" in keys
+    assert "/attack/probe" not in keys
+    assert healthy("postgresql-ha1")
 
 
 def test_secrets_are_readable_by_postgres_alone():

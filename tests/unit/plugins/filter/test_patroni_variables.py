@@ -37,6 +37,7 @@ def variables(**overrides):
         'patroni_restapi_password': 'p',
         'inventory_hostname': 'db1',
         '_patroni_nodes': [node(host) for host in MEMBERS],
+        'tls_certificates': [],
     })
     values.update(overrides)
     return values
@@ -146,3 +147,43 @@ def test_missing_variables_are_named():
 
 def test_the_filter_is_registered():
     assert patroni.FilterModule().filters() == {'patroni_variable_errors': patroni_variable_errors}
+
+
+TLS_DECLARED = [{'name': 'etcd', 'group': 'etcd', 'mode': '0640'}, {'name': 'patroni', 'group': 'postgres'}]
+
+
+def test_tls_with_both_certificates_declared_for_their_readers_is_valid():
+    assert patroni_variable_errors(variables(patroni_etcd_tls_certificate='etcd', patroni_tls_certificate='patroni',
+                                             tls_certificates=TLS_DECLARED)) == []
+
+
+@pytest.mark.parametrize('etcd,client', [('etcd', ''), ('', 'patroni')])
+def test_tls_needs_both_certificates(etcd, client):
+    errors = patroni_variable_errors(variables(patroni_etcd_tls_certificate=etcd, patroni_tls_certificate=client,
+                                               tls_certificates=TLS_DECLARED))
+    assert errors == ['patroni_etcd_tls_certificate and patroni_tls_certificate: set both (TLS between etcd and its'
+                      ' clients) or neither']
+
+
+def test_tls_certificates_must_be_declared_and_readable_by_their_service():
+    errors = patroni_variable_errors(variables(
+        patroni_etcd_tls_certificate='nope', patroni_tls_certificate='etcd', tls_certificates=TLS_DECLARED))
+    assert errors == ['patroni_etcd_tls_certificate: "nope" is not a certificate of tls_certificates',
+                      'patroni_tls_certificate: the certificate "etcd" has group "etcd"; postgres reads its key: set'
+                      ' group postgres (mode 0640)']
+
+
+@pytest.mark.parametrize('running,etcd,client,word', [('http', 'etcd', 'patroni', 'set'), ('https', '', '', 'empty')])
+def test_a_running_etcd_is_never_switched_between_http_and_tls(running, etcd, client, word):
+    nodes = [dict(node(host, running_scope='quiz', etcd_token='quiz'), etcd_scheme=running) for host in MEMBERS]
+    errors = patroni_variable_errors(variables(_patroni_nodes=nodes, patroni_etcd_tls_certificate=etcd,
+                                               patroni_tls_certificate=client, tls_certificates=TLS_DECLARED))
+    assert errors == ['patroni_etcd_tls_certificate: %s, but etcd on db1 already runs with %s peer URLs; a running'
+                      ' etcd is not switched in place (docs/user-guide/postgresql-ha.md, "TLS")'
+                      % (word, running.upper())]
+
+
+def test_the_same_scheme_as_the_running_etcd_is_valid():
+    nodes = [dict(node(host, running_scope='quiz', etcd_token='quiz'), etcd_scheme='https') for host in MEMBERS]
+    assert patroni_variable_errors(variables(_patroni_nodes=nodes, patroni_etcd_tls_certificate='etcd',
+                                             patroni_tls_certificate='patroni', tls_certificates=TLS_DECLARED)) == []
