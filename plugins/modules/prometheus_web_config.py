@@ -123,6 +123,14 @@ tls:
   returned: always
   type: bool
   sample: true
+tls_switched:
+  description:
+    - Whether an existing file switched TLS on or off. The server rereads the file on every request and TLS
+      handshake (new certificates and users need nothing), but chooses between HTTP and HTTPS at its start only -
+      restart it when this is true.
+  returned: always
+  type: bool
+  sample: false
 """
 
 import os
@@ -212,6 +220,7 @@ def main():
                                                          mode=params['mode']))
     result = dict(rehashed=rehashed, users=sorted(data.get('basic_auth_users', {})),
                   tls='tls_server_config' in data)
+    result['tls_switched'] = bool(before_text) and ('tls_server_config' in before) != result['tls']
     if changed:
         result['diff'] = dict(before_header=path, after_header=path,
                               before=masked(before) if before else before_text and '<not written by this module>\n',

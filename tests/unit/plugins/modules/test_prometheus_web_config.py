@@ -156,3 +156,11 @@ def test_without_bcrypt_it_says_what_to_install(path, capsys, monkeypatch):
     monkeypatch.setattr(prometheus_web_config, 'bcrypt', None)
     rc, result = run_module(capsys, args(path))
     assert rc == 1 and 'python3-bcrypt' in result['msg']
+
+
+def test_switching_tls_off_asks_for_a_restart(path, capsys):
+    rc, result = run_module(capsys, args(path))
+    assert result['tls'] is True and result['tls_switched'] is False
+    rc, result = run_module(capsys, args(path, tls_cert_file='', tls_key_file=''))
+    assert rc == 0 and result['changed'] is True and result['tls'] is False and result['tls_switched'] is True
+    assert 'tls_server_config' not in written(path)
