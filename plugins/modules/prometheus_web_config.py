@@ -216,8 +216,8 @@ def main():
         module.fail_json(msg='%s: %s' % (path, exc))
     text = render(data)
     changed = text != before_text
-    attributes = module.load_file_common_arguments(dict(path=path, owner=params['owner'], group=params['group'],
-                                                         mode=params['mode']))
+    attributes = module.load_file_common_arguments(
+        dict(path=path, owner=params['owner'], group=params['group'], mode=params['mode']))
     result = dict(rehashed=rehashed, users=sorted(data.get('basic_auth_users', {})),
                   tls='tls_server_config' in data)
     result['tls_switched'] = bool(before_text) and ('tls_server_config' in before) != result['tls']

@@ -102,7 +102,7 @@ def web(mon, port, path, method="GET", body="", scheme="https", user="prometheus
     out = mon.check_output("python3 -c %s %s %s %s %s %s %s", REQUEST, method,
                            "%s://%s:%d%s" % (scheme, address(mon), port, path), cafile, user,
                            password or PASSWORD_FILES[port], body)
-    status, _, text = out.partition("\n")
+    status, text = (out.split("\n", 1) + [""])[:2]
     return status.strip(), text
 
 
