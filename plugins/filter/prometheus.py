@@ -23,7 +23,10 @@ from ansible_collections.aiquiz.ops.plugins.module_utils import _netnames
 NAME = 'prometheus_scrape_configs'
 JOB_RE = re.compile(r'[a-zA-Z_][a-zA-Z0-9_]*')
 PATH_RE = re.compile(r'/[^\s]*')
-JOB_KEYS = {'name', 'groups', 'port', 'host_var', 'metrics_path', 'scheme', 'scrape_interval', 'scrape_timeout'}
+JOB_KEYS = {'name', 'groups', 'port', 'host_var', 'metrics_path', 'scheme', 'scrape_interval', 'scrape_timeout',
+            'tls_config', 'basic_auth'}
+# What a job may say about its targets' TLS and basic auth: files only, never a password.
+ACCESS_KEYS = {'tls_config': {'ca_file', 'server_name'}, 'basic_auth': {'username', 'password_file'}}
 DURATION_RE = re.compile(r'([0-9]+(ms|s|m|h))+')
 # Addresses of a host that never identify it to another.
 LOCAL_RE = re.compile(r'127\.|::1$|fe80:')
@@ -101,11 +104,30 @@ def _check_job(index, job, errors):
     if 'host_var' in job and not (isinstance(job['host_var'], str) and job['host_var']):
         errors.append('%s: host_var must be the name of a host variable, got %r' % (where, job['host_var']))
         ok = False
+    for key, allowed in ACCESS_KEYS.items():
+        if key not in job:
+            continue
+        value = job[key]
+        if not isinstance(value, Mapping) or set(value) - allowed or not all(
+                isinstance(item, str) and item for item in value.values()):
+            errors.append('%s: %s must be a dictionary of %s (non-empty strings; a password only by file), got keys %s'
+                          % (where, key, ', '.join(sorted(allowed)),
+                             ', '.join(sorted(value)) if isinstance(value, Mapping) else repr(value)))
+            ok = False
+        elif not all(value[name].startswith('/') for name in ('ca_file', 'password_file') if name in value):
+            errors.append('%s: %s files must be absolute paths' % (where, key))
+            ok = False
+        elif key == 'basic_auth' and set(value) != allowed:
+            errors.append('%s: basic_auth needs both username and password_file' % where)
+            ok = False
     return ok
 
 
-def prometheus_scrape_configs(jobs, groups, hostvars, address_vars=None):
+def prometheus_scrape_configs(jobs, groups, hostvars, address_vars=None, access=None):
     """{errors, scrape_configs, targets}: one scrape config per job whose groups hold hosts.
+
+    access ({job name: {scheme, tls_config, basic_auth}}) is laid over the jobs of those names: how
+    the role reaches the web endpoints it protects itself (Prometheus, Alertmanager).
 
     Each host is one static target labelled instance=<inventory name> and group=<the job's first
     group it is in>, so that alerts name hosts as the inventory does and a host's alerts share
@@ -115,9 +137,13 @@ def prometheus_scrape_configs(jobs, groups, hostvars, address_vars=None):
     if not isinstance(groups, Mapping) or not isinstance(hostvars, Mapping):
         raise AnsibleFilterError('%s: groups and hostvars must be dictionaries' % NAME)
     address_vars = list(address_vars or [])
+    if access is not None and not isinstance(access, Mapping):
+        raise AnsibleFilterError('%s: access must be a dictionary of job names, got %r' % (NAME, access))
     errors, configs, targets = [], [], {}
     seen = set()
     for index, job in enumerate(jobs):
+        if isinstance(job, Mapping) and (access or {}).get(job.get('name')):
+            job = dict(job, **{key: value for key, value in access[job['name']].items() if value})
         if not _check_job(index, job, errors):
             continue
         if job['name'] in seen:
@@ -141,7 +167,7 @@ def prometheus_scrape_configs(jobs, groups, hostvars, address_vars=None):
             static.append({'targets': [target], 'labels': {'instance': host, 'group': group_of[host]}})
             targets.setdefault(job['name'], []).append(target)
         config = {'job_name': job['name']}
-        for key in ('scrape_interval', 'scrape_timeout', 'metrics_path', 'scheme'):
+        for key in ('scrape_interval', 'scrape_timeout', 'metrics_path', 'scheme', 'tls_config', 'basic_auth'):
             if key in job:
                 config[key] = job[key]
         config['static_configs'] = static

@@ -76,7 +76,8 @@ def lab_exec(host, *cmd, stdin=None, timeout=120):
 # The lab's public secrets (inventories/lab/group_vars): canaries that must
 # never show in a process table, a journal, a log or a run's output.
 CANARIES = ("quiz-lab-db-password", "quiz-lab-redis-password", "quiz-lab-amqp-password",
-            "quiz-lab-backup-passphrase", "aiquiz-lab-ca-passphrase")
+            "quiz-lab-backup-passphrase", "aiquiz-lab-ca-passphrase", "prometheus-lab-admin-password",
+            "prometheus-lab-scrape-password", "alertmanager-lab-password")
 SAMPLER = ROOT / "tests" / "e2e" / "canary_sampler.py"
 SAMPLER_DIR = "/run/aiquiz-canary"
 

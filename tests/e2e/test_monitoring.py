@@ -1,6 +1,8 @@
 """Monitoring on the lab as go-live phase 7 left it: every target up and quick to scrape, the
 public URL probed through the edge as users reach it, and a fault that reaches Alertmanager.
-Prometheus and Alertmanager listen on mon1's lab address; the test asks them from mon1."""
+Prometheus and Alertmanager listen on mon1's lab address behind TLS (own CA) and basic auth; the
+test asks them from mon1, as Prometheus does (the own CA's root, the password from Prometheus' own
+password files, so that no password is ever on a command line)."""
 
 import json
 import time
@@ -8,7 +10,17 @@ import urllib.parse
 
 from helpers import LAB_HOSTS, ROOT, lab_exec
 
-GET = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())"
+GET = ("import base64, ssl, sys, urllib.request\n"
+       "url, cafile, user, password_file = sys.argv[1:5]\n"
+       "req = urllib.request.Request(url)\n"
+       "req.add_header('Authorization', 'Basic ' + base64.b64encode((user + ':' + open(password_file).read())"
+       ".encode()).decode())\n"
+       "print(urllib.request.urlopen(req, timeout=10, context=ssl.create_default_context(cafile=cafile))"
+       ".read().decode())\n")
+# inventories/lab/group_vars/monitoring.yml: the certificate and the files the roles write.
+WEB_CA = "/etc/aiquiz/tls/monitoring-web/ca.pem"
+CREDENTIALS = {9090: ("prometheus", "/etc/prometheus/secrets/prometheus.password"),
+               9093: ("prometheus", "/etc/prometheus/secrets/alertmanager.password")}
 
 
 def mon1_address():
@@ -16,7 +28,8 @@ def mon1_address():
 
 
 def api(port, path):
-    proc = lab_exec("mon1", "python3", "-c", GET, "http://%s:%d%s" % (mon1_address(), port, path))
+    proc = lab_exec("mon1", "python3", "-c", GET, "https://%s:%d%s" % (mon1_address(), port, path), WEB_CA,
+                    *CREDENTIALS[port])
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 

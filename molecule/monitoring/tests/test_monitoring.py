@@ -1,6 +1,7 @@
 """Behaviour of the monitoring roles (prometheus, alertmanager, exporters) through
-playbooks/monitoring.yml, after the firewall role: monitoring-mon runs Prometheus,
-Alertmanager and a webhook recorder on loopback; monitoring-data runs Redis, the node and
+playbooks/monitoring.yml, after the firewall role: monitoring-mon runs Prometheus and
+Alertmanager behind TLS (a certificate of the own CA) and basic auth, and a webhook
+recorder on loopback; monitoring-data runs Redis, the node and
 redis exporters; monitoring-app is a host outside the monitoring group and the edge (nginx,
 whose access log mtail counts).
 
@@ -24,6 +25,17 @@ CONVERGE = ROOT / "molecule" / "monitoring" / "converge.yml"
 RULES_DIR = ROOT / "roles" / "prometheus" / "files" / "rules"
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 RECORDED = "/var/lib/molecule-recorder/posts.jsonl"
+MONITORING_VARS = yaml.safe_load((ROOT / "molecule" / "monitoring" / "molecule.yml").read_text())[
+    "provisioner"]["inventory"]["group_vars"]["monitoring"]
+# Every password of the scenario, never to be seen on a host's journal or in an output.
+PASSWORDS = [user["password"] for key in ("prometheus_web_users", "alertmanager_web_users")
+             for user in MONITORING_VARS[key]]
+WEB_CA = "/etc/aiquiz/tls/monitoring-web/ca.pem"
+# The files the role writes for Prometheus: the tests read a password on the host from
+# them, so that no password is ever on a command line (and thus in the journal).
+PASSWORD_FILES = {9090: "/etc/prometheus/secrets/prometheus.password",
+                  9093: "/etc/prometheus/secrets/alertmanager.password"}
+WEB_CONFIGS = {9090: "/etc/prometheus/web.yml", 9093: "/etc/prometheus/alertmanager-web.yml"}
 
 GET = """
 import json, sys, urllib.request
@@ -37,10 +49,32 @@ try:
 except OSError as exc:
     print("closed", type(exc).__name__)
 """
-POST = """
-import sys, urllib.request
-req = urllib.request.Request(sys.argv[1], data=sys.argv[2].encode(), headers={'Content-Type': 'application/json'})
-print(urllib.request.urlopen(req, timeout=10).status)
+# A request to Prometheus or Alertmanager from the monitoring host: verified against
+# the own CA's root (cafile; "" for the system's roots), basic auth with a password read
+# from a file on the host (a path) or given as is (a wrong one). Prints the status, then
+# the body; "ssl-error" when the handshake fails.
+REQUEST = """
+import base64, ssl, sys, urllib.error, urllib.request
+method, url, cafile, user, password, body = sys.argv[1:7]
+context = ssl.create_default_context(cafile=cafile or None)
+req = urllib.request.Request(url, data=body.encode() if body else None, method=method,
+                             headers={'Content-Type': 'application/json'})
+if user:
+    if password.startswith('/'):
+        password = open(password).read()
+    req.add_header('Authorization', 'Basic ' + base64.b64encode((user + ':' + password).encode()).decode())
+try:
+    with urllib.request.urlopen(req, timeout=10, context=context) as resp:
+        print(resp.status)
+        print(resp.read().decode())
+except urllib.error.HTTPError as exc:
+    print(exc.code)
+    print(exc.read().decode())
+except (ssl.SSLError, urllib.error.URLError) as exc:
+    if not isinstance(getattr(exc, 'reason', exc), ssl.SSLError):
+        raise
+    print('ssl-error')
+    print(exc)
 """
 
 
@@ -62,16 +96,24 @@ def address(host):
     return host.check_output("hostname -I").split()[0]
 
 
-def http_get(host, url):
-    return json.loads(host.check_output("python3 -c %s %s", GET, url))
+def web(mon, port, path, method="GET", body="", scheme="https", user="prometheus", password=None, cafile=WEB_CA):
+    """(status, body) of a request to Prometheus (9090) or Alertmanager (9093) on the monitoring host,
+    as Prometheus itself authenticates unless told otherwise."""
+    out = mon.check_output("python3 -c %s %s %s %s %s %s %s", REQUEST, method,
+                           "%s://%s:%d%s" % (scheme, address(mon), port, path), cafile, user,
+                           password or PASSWORD_FILES[port], body)
+    status, text = (out.split("\n", 1) + [""])[:2]
+    return status.strip(), text
 
 
-def http_post(host, url, payload):
-    return host.check_output("python3 -c %s %s %s", POST, url, json.dumps(payload)).strip()
+def api(mon, port, path, method="GET", payload=None):
+    status, text = web(mon, port, path, method, json.dumps(payload) if payload is not None else "")
+    assert status.startswith("2"), (port, path, status, text)
+    return json.loads(text) if text.strip() else None
 
 
 def prom(mon, path):
-    return http_get(mon, "http://%s:9090%s" % (address(mon), path))
+    return api(mon, 9090, path)
 
 
 def wait_for(check, timeout=90, step=2):
@@ -92,8 +134,58 @@ def test_prometheus_listens_on_the_private_address_only(mon):
 
 
 def test_prometheus_answers_ready(mon):
-    out = mon.check_output("python3 -c %s %s", GET.replace("json.loads", ""), "http://%s:9090/-/ready" % address(mon))
-    assert "Ready" in out
+    status, text = web(mon, 9090, "/-/ready")
+    assert status == "200" and "Ready" in text
+
+
+@pytest.mark.parametrize("port", [9090, 9093])
+def test_plain_http_is_refused(mon, port):
+    status, text = web(mon, port, "/-/ready", scheme="http")
+    assert status == "400" and "HTTPS" in text, (status, text)
+
+
+@pytest.mark.parametrize("port", [9090, 9093])
+def test_https_needs_the_right_credentials(mon, port):
+    """No credentials and a wrong password get 401; the right ones 200, over a certificate verified
+    against the own CA's root (and not against the system's roots)."""
+    assert web(mon, port, "/-/ready", user="")[0] == "401"
+    assert web(mon, port, "/-/ready", password="wrong-password")[0] == "401"
+    assert web(mon, port, "/-/ready", user="nobody")[0] == "401"
+    assert web(mon, port, "/-/ready")[0] == "200"
+    status, text = web(mon, port, "/-/ready", cafile="")
+    assert status == "ssl-error" and "CERTIFICATE_VERIFY_FAILED" in text, (status, text)
+
+
+def test_web_configs_hold_bcrypt_hashes_only(mon):
+    """root:prometheus 0640, the users' bcrypt hashes (which verify the passwords Prometheus sends),
+    no password anywhere; the key readable by group prometheus only."""
+    for port, path in WEB_CONFIGS.items():
+        web_config = mon.file(path)
+        assert (web_config.user, web_config.group, web_config.mode) == ("root", "prometheus", 0o640)
+        text = web_config.content_string
+        assert not any(password in text for password in PASSWORDS)
+        data = json.loads("".join(line for line in text.splitlines() if not line.startswith("#")))
+        assert data["tls_server_config"]["cert_file"] == "/etc/aiquiz/tls/monitoring-web/fullchain.pem"
+        users = data["basic_auth_users"]
+        assert all(value.startswith("$2b$") for value in users.values())
+        check = ("import bcrypt, json, sys; d = json.loads(''.join(l for l in open(sys.argv[1]) if l[0] != '#'));"
+                 " print(bcrypt.checkpw(open(sys.argv[2], 'rb').read(), d['basic_auth_users']['prometheus'].encode()))")
+        assert mon.check_output("python3 -c %s %s %s", check, path, PASSWORD_FILES[port]) == "True"
+        secret = mon.file(PASSWORD_FILES[port])
+        assert (secret.user, secret.group, secret.mode) == ("root", "prometheus", 0o640)
+    assert sorted(json.loads("".join(line for line in mon.file(WEB_CONFIGS[9090]).content_string.splitlines()
+                                     if not line.startswith("#")))["basic_auth_users"]) == ["admin", "prometheus"]
+    secrets = mon.file("/etc/prometheus/secrets")
+    assert (secrets.user, secrets.group, secrets.mode) == ("root", "prometheus", 0o750)
+    key = mon.file(mon.check_output("readlink -f /etc/aiquiz/tls/monitoring-web/privkey.pem"))
+    assert (key.group, key.mode) == ("prometheus", 0o640)
+    config = mon.file("/etc/prometheus/prometheus.yml").content_string
+    assert not any(password in config for password in PASSWORDS)
+    assert PASSWORD_FILES[9090] in config and PASSWORD_FILES[9093] in config and WEB_CA in config
+    for unit, path in (("prometheus", "/etc/default/prometheus"),
+                       ("prometheus-alertmanager", "/etc/default/prometheus-alertmanager")):
+        assert "--web.config.file=" in mon.file(path).content_string
+        assert mon.service(unit).is_running
 
 
 def test_config_and_rules_owned_and_mode(mon):
@@ -117,12 +209,12 @@ def test_targets_come_from_the_inventory_and_are_all_up(mon, data):
                     if t["labels"]["job"] != "blackbox")
     mon_ip, data_ip, app_ip = address(mon), address(data), address(get("monitoring-app"))
     assert by_job == sorted([
-        ("alertmanager", "monitoring-mon", "http://%s:9093/metrics" % mon_ip),
+        ("alertmanager", "monitoring-mon", "https://%s:9093/metrics" % mon_ip),
         ("mtail", "monitoring-app", "http://%s:3903/metrics" % app_ip),
         ("node", "monitoring-app", "http://%s:9100/metrics" % app_ip),
         ("node", "monitoring-data", "http://%s:9100/metrics" % data_ip),
         ("node", "monitoring-mon", "http://%s:9100/metrics" % mon_ip),
-        ("prometheus", "monitoring-mon", "http://%s:9090/metrics" % mon_ip),
+        ("prometheus", "monitoring-mon", "https://%s:9090/metrics" % mon_ip),
         ("redis", "monitoring-data", "http://%s:9121/metrics" % data_ip),
     ])
 
@@ -287,7 +379,7 @@ def test_every_rule_of_the_collection_is_loaded(mon):
 def test_prometheus_knows_its_alertmanager(mon):
     def active():
         return prom(mon, "/api/v1/alertmanagers")["data"]["activeAlertmanagers"]
-    assert wait_for(active, timeout=30) == [{"url": "http://%s:9093/api/v2/alerts" % address(mon)}]
+    assert wait_for(active, timeout=30) == [{"url": "https://%s:9093/api/v2/alerts" % address(mon)}]
 
 
 def test_alertmanager_listens_on_the_private_address_without_cluster(mon):
@@ -311,7 +403,7 @@ def recorded(mon):
 def test_alert_reaches_the_webhook_of_its_route(mon, labels, receiver):
     name = "MoleculeProbe%s%d" % (labels["severity"].title(), int(time.time() * 1000))
     alert = dict(labels, alertname=name, instance="monitoring-data")
-    assert http_post(mon, "http://%s:9093/api/v2/alerts" % address(mon), [{"labels": alert}]) == "200"
+    assert web(mon, 9093, "/api/v2/alerts", "POST", json.dumps([{"labels": alert}]))[0] == "200"
 
     def delivered():
         return [post for post in recorded(mon)
@@ -324,14 +416,13 @@ def test_alert_reaches_the_webhook_of_its_route(mon, labels, receiver):
 
 def test_host_down_mutes_the_other_alerts_of_its_host(mon):
     stamp = int(time.time() * 1000)
-    url = "http://%s:9093/api/v2/alerts" % address(mon)
     down = {"alertname": "HostDown", "severity": "critical", "service": "host", "instance": "muted-%d" % stamp}
     other = {"alertname": "MoleculeMuted%d" % stamp, "severity": "warning", "service": "redis",
              "instance": "muted-%d" % stamp}
-    assert http_post(mon, url, [{"labels": down}, {"labels": other}]) == "200"
+    assert web(mon, 9093, "/api/v2/alerts", "POST", json.dumps([{"labels": down}, {"labels": other}]))[0] == "200"
 
     def state():
-        alerts = http_get(mon, url + "?filter=alertname%%3D%%22%s%%22" % other["alertname"])
+        alerts = api(mon, 9093, "/api/v2/alerts?filter=alertname%%3D%%22%s%%22" % other["alertname"])
         return alerts if alerts and alerts[0]["status"]["inhibitedBy"] else None
     alerts = wait_for(state, timeout=30)
     assert alerts and alerts[0]["status"]["state"] == "suppressed"
@@ -391,3 +482,57 @@ def test_blackbox_probes_the_edge_as_users_reach_it(mon):
     modules = mon.file("/etc/prometheus/blackbox.yml")
     assert (modules.user, modules.group, modules.mode) == ("root", "root", 0o644)
     assert "Host: edge.molecule.test" in modules.content_string
+
+
+def test_password_rotation_needs_no_reload_and_is_never_shown(mon):
+    """A new password of Prometheus' scrape user: a new hash and password file, read at the next
+    request (no reload, no restart), the old password refused, its own scrape still up; neither
+    password in the run's output (-vv) nor in the host's journal."""
+    rotated = "molecule-rotated-scrape-pw"
+    users = [dict(user, password=rotated) if user["name"] == "prometheus" else user
+             for user in MONITORING_VARS["prometheus_web_users"]]
+    pid = mon.check_output("systemctl show -p MainPID --value prometheus")
+    mon.check_output("cp -p %s /root/molecule-old.password", PASSWORD_FILES[9090])
+    since = mon.check_output("date '+%Y-%m-%d %H:%M:%S'")
+    try:
+        # The role's web part on the monitoring host (tag prometheus_web), as an operator rotates a password.
+        rc, out = ansible_playbook(CONVERGE, extra_vars={"prometheus_web_users": users}, verbosity=2,
+                                   limit="monitoring-mon", tags="prometheus_web")
+        assert rc == 0, out
+        assert not any(password in out for password in PASSWORDS + [rotated])
+        assert "Write the web configuration" in out and "rehashed" in out
+        assert "Reload Prometheus" not in out and "Restart Prometheus" not in out
+        assert mon.check_output("systemctl show -p MainPID --value prometheus") == pid
+        assert web(mon, 9090, "/-/ready")[0] == "200"
+        assert web(mon, 9090, "/-/ready", password="/root/molecule-old.password")[0] == "401"
+
+        def self_scrape_up():
+            result = prom(mon, "/api/v1/query?query=" + urllib.parse.quote('up{job="prometheus"}'))["data"]["result"]
+            return result and result[0]["value"][1] == "1" and float(result[0]["value"][0]) > time.time() - 5
+        assert wait_for(self_scrape_up, timeout=30, step=1)
+        journal = mon.check_output("journalctl --no-pager -o cat --since %s", since)
+        assert journal and not any(password in journal for password in PASSWORDS + [rotated])
+    finally:
+        mon.run("rm -f /root/molecule-old.password")
+        rc, out = ansible_playbook(CONVERGE, limit="monitoring-mon", tags="prometheus_web")
+        assert rc == 0, out
+    assert web(mon, 9090, "/-/ready")[0] == "200"
+
+
+def test_a_broken_web_config_is_refused_and_the_live_one_kept(mon, tmp_path):
+    """The role's module with promtool as its check, given a certificate that is no certificate:
+    the run fails, the live web configuration is untouched and Prometheus still answers."""
+    live = mon.file(WEB_CONFIGS[9090]).content_string
+    playbook = tmp_path / "broken-web-config.yml"
+    playbook.write_text(yaml.safe_dump([{
+        "name": "A broken web configuration", "hosts": "monitoring", "gather_facts": False, "tasks": [{
+            "name": "Write it, checked by promtool",
+            "aiquiz.ops.prometheus_web_config": {
+                "path": WEB_CONFIGS[9090], "users": [{"name": "admin", "password": "not-this-one"}],
+                "tls_cert_file": "/etc/prometheus/prometheus.yml", "tls_key_file": "/etc/prometheus/prometheus.yml",
+                "group": "prometheus", "validate": "promtool check web-config %s"}}]}]))
+    rc, out = ansible_playbook(playbook)
+    assert rc != 0 and "the live one is kept" in out, out
+    assert mon.file(WEB_CONFIGS[9090]).content_string == live
+    assert not [name for name in mon.check_output("ls -A /etc/prometheus").split() if name.startswith(".web.yml")]
+    assert web(mon, 9090, "/-/ready")[0] == "200"

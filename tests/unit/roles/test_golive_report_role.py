@@ -293,3 +293,46 @@ def test_bad_input_fails_early_naming_the_variable(tmp_path, sources):
     rc, out = run_local_play(tmp_path, PLAY, sources)
     assert rc != 0 and 'golive_report_url' in out
     assert run_dirs(tmp_path) == []
+
+
+def test_prometheus_behind_tls_and_basic_auth_is_read_with_the_own_ca_and_the_password(tmp_path, pki, sources,
+                                                                                       tmp_path_factory):
+    """As the prometheus role serves it with prometheus_web_*: https (derived from the monitoring host's
+    prometheus_web_tls_certificate), verified against its tls_ca_trust_file, basic auth as the first of its
+    prometheus_web_users. The password shows nowhere: not in the output, the evidence or the audit trail.
+    A wrong password or another CA leaves the check missing, naming why."""
+    web_pki = servers.make_pki(tmp_path_factory.mktemp('web-pki'), ips=['127.0.0.1'])
+    password = 'golive-reader-secret-pw'
+    targets, alerts = servers.prometheus_answers([servers.prometheus_target('prometheus', '127.0.0.1:9090')])
+    secured = dict(sources, golive_report_synthetic=False, prometheus_web_tls_certificate='monitoring-web',
+                   prometheus_web_users=[{'name': 'reader', 'password': password}],
+                   tls_ca_trust_file=web_pki['ca'])
+    with servers.https_server(pki, quizzes=[]) as (port, _requests), \
+            servers.prometheus_server(targets, alerts, pki=web_pki, credentials=('reader', password)) as (
+                prometheus_port, asked):
+        rc, out = run_local_play(tmp_path, PLAY, dict(secured, golive_report_url=url(port),
+                                                      prometheus_port=prometheus_port))
+        assert rc == 0, out
+        assert sorted(asked) == ['/api/v1/alerts', '/api/v1/targets?state=active']
+        report = report_of(tmp_path, run_dirs(tmp_path)[-1])
+        monitoring = [c for c in report['checks'] if c['id'] == 'monitoring'][0]
+        assert monitoring['status'] == 'pass', monitoring
+        assert monitoring['monitoring']['url'] == 'https://127.0.0.1:%d' % prometheus_port
+        assert password not in out
+        for path in tmp_path.rglob('*'):
+            if path.is_file() and path.name != 'play.yml':
+                assert password not in path.read_text(errors='replace'), path
+
+        rc, out = run_local_play(tmp_path, PLAY, dict(secured, golive_report_url=url(port),
+                                                      prometheus_port=prometheus_port,
+                                                      golive_report_prometheus_password='wrong-reader-pw'))
+        assert rc == 0, out
+        monitoring = [c for c in report_of(tmp_path, run_dirs(tmp_path)[-1])['checks'] if c['id'] == 'monitoring'][0]
+        assert monitoring['status'] == 'missing' and '401' in monitoring['summary'], monitoring
+
+        rc, out = run_local_play(tmp_path, PLAY, dict(secured, golive_report_url=url(port),
+                                                      prometheus_port=prometheus_port,
+                                                      golive_report_prometheus_ca_file=pki['ca']))
+        assert rc == 0, out
+        monitoring = [c for c in report_of(tmp_path, run_dirs(tmp_path)[-1])['checks'] if c['id'] == 'monitoring'][0]
+        assert monitoring['status'] == 'missing' and 'CERTIFICATE_VERIFY_FAILED' in monitoring['summary'], monitoring

@@ -130,3 +130,45 @@ def test_role_default_jobs_scrape_rabbitmq_where_its_plugin_is_enabled():
     assert out['targets']['rabbitmq'] == ['10.0.0.21:15692']
     # Not set in the inventory: the job has no target (the role's default is not a host variable).
     assert 'rabbitmq' not in prometheus_scrape_configs(jobs, GROUPS, HOSTVARS, VARS)['targets']
+
+
+def test_access_lays_tls_and_basic_auth_over_the_named_job():
+    jobs = [{'name': 'prometheus', 'groups': ['monitoring'], 'port': 9090},
+            {'name': 'node', 'groups': ['monitoring'], 'port': 9100}]
+    access = {'prometheus': {'scheme': 'https', 'tls_config': {'ca_file': '/etc/aiquiz/tls/web/ca.pem'},
+                             'basic_auth': {'username': 'prometheus', 'password_file': '/etc/prometheus/secrets/p'}},
+              'alertmanager': {'scheme': 'https'}}
+    out = prometheus_scrape_configs(jobs, GROUPS, HOSTVARS, VARS, access)
+    assert out['errors'] == []
+    prom, node = out['scrape_configs']
+    assert (prom['scheme'], prom['tls_config'], prom['basic_auth']) == (
+        'https', {'ca_file': '/etc/aiquiz/tls/web/ca.pem'},
+        {'username': 'prometheus', 'password_file': '/etc/prometheus/secrets/p'})
+    assert set(node) == {'job_name', 'static_configs'}
+
+
+def test_access_with_empty_values_leaves_the_job_plain_http():
+    jobs = [{'name': 'prometheus', 'groups': ['monitoring'], 'port': 9090}]
+    out = prometheus_scrape_configs(jobs, GROUPS, HOSTVARS, VARS,
+                                    {'prometheus': {'scheme': '', 'tls_config': {}, 'basic_auth': {}}})
+    assert out['errors'] == [] and set(out['scrape_configs'][0]) == {'job_name', 'static_configs'}
+
+
+@pytest.mark.parametrize('extra, message', [
+    ({'basic_auth': {'username': 'u', 'password': 'secret'}}, 'basic_auth must be a dictionary of password_file, '
+                                                              'username (non-empty strings; a password only by file)'),
+    ({'basic_auth': {'username': 'u'}}, 'basic_auth needs both username and password_file'),
+    ({'tls_config': {'ca_file': 'relative.pem'}}, 'tls_config files must be absolute paths'),
+    ({'tls_config': 'yes'}, 'tls_config must be a dictionary'),
+])
+def test_bad_access_is_named_and_never_echoes_a_password(extra, message):
+    out = prometheus_scrape_configs([dict({'name': 'prometheus', 'groups': ['monitoring'], 'port': 9090}, **extra)],
+                                    GROUPS, HOSTVARS, VARS)
+    assert out['scrape_configs'] == []
+    assert len(out['errors']) == 1 and message in out['errors'][0], out['errors']
+    assert 'secret' not in out['errors'][0]
+
+
+def test_access_that_is_not_a_dictionary_fails():
+    with pytest.raises(AnsibleFilterError, match='access must be a dictionary'):
+        prometheus_scrape_configs([], GROUPS, HOSTVARS, VARS, ['prometheus'])

@@ -8,8 +8,10 @@ Python's ssl, with the TLS settings and the headers a test asks for."""
 from __future__ import annotations
 
 import contextlib
+import base64
 import datetime
 import http.server
+import ipaddress
 import json
 import ssl
 import threading
@@ -36,8 +38,9 @@ def _name(common_name):
                       x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
-def make_pki(directory, leaf_days=90, name=NAME):
-    """ca.pem (a root CA), cert.pem (leaf for name, then the root) and key.pem in directory; their paths."""
+def make_pki(directory, leaf_days=90, name=NAME, ips=()):
+    """ca.pem (a root CA), cert.pem (leaf for name and the IP addresses ips, then the root) and key.pem in
+    directory; their paths."""
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (x509.CertificateBuilder().subject_name(_name('aiquiz test root')).issuer_name(_name('aiquiz test root'))
           .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
@@ -53,7 +56,8 @@ def make_pki(directory, leaf_days=90, name=NAME):
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(NOW - DAY).not_valid_after(NOW + leaf_days * DAY)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)] + [
+                x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]), critical=False)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
             .sign(ca_key, hashes.SHA256()))
@@ -180,13 +184,25 @@ def prometheus_answers(targets, alerts=()):
 
 
 @contextlib.contextmanager
-def prometheus_server(targets_body, alerts_body):
-    """An HTTP server on 127.0.0.1 answering the two API paths with these bodies; yields (port, requests)."""
+def prometheus_server(targets_body, alerts_body, pki=None, credentials=None):
+    """An HTTP server on 127.0.0.1 answering the two API paths with these bodies; yields (port, requests).
+    With pki, HTTPS with its certificate; with credentials ((user, password)), basic auth as Prometheus'
+    web configuration does it (401 without them or with others)."""
     requests = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 (http.server's name)
             requests.append(self.path)
+            if credentials:
+                expected = 'Basic ' + base64.b64encode(('%s:%s' % credentials).encode()).decode()
+                if self.headers.get('Authorization') != expected:
+                    body = b'Unauthorized\n'
+                    self.send_response(401)
+                    self.send_header('WWW-Authenticate', 'Basic')
+                    self.send_header('Content-Length', str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
             path = self.path.partition('?')[0]
             data = {'/api/v1/targets': targets_body, '/api/v1/alerts': alerts_body}.get(path)
             body = json.dumps(data if data is not None else {'status': 'error', 'error': 'not found'}).encode()
@@ -199,7 +215,12 @@ def prometheus_server(targets_body, alerts_body):
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+    if pki:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(pki['cert'], pki['key'])
+        server = _TLSServer(('127.0.0.1', 0), Handler, context)
+    else:
+        server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
