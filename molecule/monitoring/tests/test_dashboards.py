@@ -168,8 +168,8 @@ def test_every_panel_query_returns_data(mon, edge_certificate_textfile, api_erro
     assert result, "no data for %s: %s" % (key, concrete(expr))
 
 
-@pytest.mark.parametrize("key, selector, label", [pytest.param(*query, id="/".join(query[0]))
-                                                   for query in variable_queries()])
+@pytest.mark.parametrize("key, selector, label", [
+    pytest.param(*found, id="/".join(found[0])) for found in variable_queries()])
 def test_every_variable_lists_the_scenarios_hosts(mon, key, selector, label):
     values = sorted({series["metric"][label] for series in query(mon, selector)})
     expected = {"aiquiz-data": ["monitoring-data"]}.get(key[0], ["monitoring-app", "monitoring-data", "monitoring-mon"])

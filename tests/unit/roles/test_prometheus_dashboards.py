@@ -34,8 +34,8 @@ DASHBOARDS = sorted(glob.glob(os.path.join(DASHBOARDS_DIR, '*.json')))
 RULES_DIR = os.path.join(ROOT, 'roles', 'prometheus', 'files', 'rules')
 NAMES_FIXTURE = os.path.join(ROOT, 'tests', 'unit', 'fixtures', 'prometheus_metric_names.txt')
 DATASOURCE = {'type': 'prometheus', 'uid': '${datasource}'}
-# Grafana 10.4 and later (11.x, 12.x) import this schema and migrate it forward.
-MIN_SCHEMA_VERSION = 39
+# The schema Grafana 12 writes.
+MIN_SCHEMA_VERSION = 41
 
 # Exporter metrics the lab's molecule/monitoring scenario does not run (PostgreSQL, RabbitMQ),
 # beyond those the rule files already read.
@@ -91,8 +91,7 @@ def panels(board):
     """Every panel of a dashboard, those inside collapsed rows too."""
     for panel in board.get('panels', []):
         yield panel
-        for inner in panel.get('panels', []):
-            yield inner
+        yield from panel.get('panels', [])
 
 
 def queries():
