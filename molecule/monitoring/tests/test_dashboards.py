@@ -129,16 +129,22 @@ def edge_certificate_textfile(tmp_path_factory):
     scenario.get("monitoring-app").run("rm -f %s" % CERT_TEXTFILE)
 
 
-@pytest.fixture(scope="module")
-def api_error():
-    """One API request answering 5xx through the edge (POST: the API's http.server answers 501), so the
-    API's error-ratio recording rules have samples; the dashboards fall back to 0 without one."""
-    app = scenario.get("monitoring-app")
-    post = ("import http.client, ssl\n"
+POST_API = ("import http.client, ssl\n"
             "c = http.client.HTTPSConnection('127.0.0.1', 443, timeout=10, context=ssl._create_unverified_context())\n"
             "c.request('POST', '/api/ok', body=b'x', headers={'Host': 'edge.molecule.test'})\n"
             "print(c.getresponse().status)\n")
-    assert app.check_output("python3 -c %s", post) == "501"
+
+
+@pytest.fixture(scope="module")
+def api_error(mon):
+    """API requests answering 5xx through the edge (POST: the API's http.server answers 501), so the API's
+    error-ratio recording rules have samples above 0; the dashboards fall back to 0 without them. Two of
+    them: a counter's first sample is where rate() starts, so the second one, after Prometheus has scraped
+    the first, is the increase the ratios see."""
+    app = scenario.get("monitoring-app")
+    assert app.check_output("python3 -c %s", POST_API) == "501"
+    assert scenario.wait_for(lambda: query(mon, 'aiquiz_edge_requests_total{service="api",code="501"}'), timeout=60)
+    assert app.check_output("python3 -c %s", POST_API) == "501"
 
 
 def test_dashboards_are_installed_root_0644_with_their_provider(mon):
@@ -171,9 +177,12 @@ def test_every_panel_query_returns_data(mon, edge_certificate_textfile, api_erro
 @pytest.mark.parametrize("key, selector, label", [
     pytest.param(*found, id="/".join(found[0])) for found in variable_queries()])
 def test_every_variable_lists_the_scenarios_hosts(mon, key, selector, label):
-    values = sorted({series["metric"][label] for series in query(mon, selector)})
-    expected = {"aiquiz-data": ["monitoring-data"]}.get(key[0], ["monitoring-app", "monitoring-data", "monitoring-mon"])
-    assert values == expected, key
+    """Each of the scenario's hosts is a value. Not only those: for 5 minutes after the role's first run the
+    Debian package's own default target (localhost:9100, job node) is still there, Prometheus having been
+    restarted (new flags) with no staleness marker for it; Grafana lists it for as long as it is in the range."""
+    values = {series["metric"][label] for series in query(mon, selector)}
+    expected = {"aiquiz-data": {"monitoring-data"}}.get(key[0], {"monitoring-app", "monitoring-data", "monitoring-mon"})
+    assert expected <= values, (key, sorted(values))
 
 
 def test_api_error_ratio_rules_have_samples_after_an_api_5xx(mon, api_error):
