@@ -36,6 +36,7 @@ def etcdctl(name):
     return ("ETCDCTL_API=3 etcdctl --endpoints https://%s:2379 --cacert %s/patroni/ca.pem --cert %s/patroni/fullchain.pem"
             " --key %s/patroni/privkey.pem" % (ADDRESSES[name], TLS_DIR, TLS_DIR, TLS_DIR))
 
+
 # The load generator, run on a member that stays up: numbered rows through
 # that member's HAProxy (5000), a new connection after any error; a row is
 # acknowledged when its commit returned. Bounded by count and time, and it
