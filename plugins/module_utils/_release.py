@@ -103,8 +103,8 @@ def colour_errors(colours):
     if len(set(colours)) != len(colours):
         errors.append('colours must be distinct, got %s' % ', '.join(str(c) for c in colours))
     if len(colours) < 2:
-        errors.append('colours must name at least two colours, got %s' % (', '.join(str(c) for c in colours) or
-                                                                            'none'))
+        named = ', '.join(str(colour) for colour in colours) or 'none'
+        errors.append('colours must name at least two colours, got %s' % named)
     return errors
 
 
