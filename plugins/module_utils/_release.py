@@ -7,7 +7,7 @@
 # release; do not import it from outside this collection.
 #
 # The release ledger of one workload on one host: which release runs on which
-# colour of a blue-green pair, and in which state. Everything here runs on the
+# colour (blue, green, and any more the caller names), and in which state. Everything here runs on the
 # managed host (Python 3.8+, standard library only). The state machine works on
 # plain dicts (transition() never touches the disk) so it can be tested alone;
 # load(), write_atomic() and locked() are the file side. project_name() is the
@@ -26,7 +26,10 @@ from ansible_collections.aiquiz.ops.plugins.module_utils import _files
 from ansible_collections.aiquiz.ops.plugins.module_utils import _redact
 
 LEDGER_VERSION = 1
+# The colours when the caller names none: the blue-green pair.
 COLOURS = ('blue', 'green')
+# A colour ends a Compose project name: no '_' (see project_name()).
+COLOUR_RE = re.compile(r'^[a-z][a-z0-9-]{0,31}$')
 STATES = ('deploying', 'active', 'standby', 'failed')
 ACTIONS = ('query',) + STATES + ('absent',)
 # The reason of a failure may quote a program's output: root only.
@@ -48,10 +51,6 @@ class LedgerError(Exception):
 def utc_now():
     """Current UTC time as ISO-8601 with a Z suffix, to the second."""
     return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
-
-
-def other_colour(colour):
-    return 'green' if colour == 'blue' else 'blue'
 
 
 def slug(release):
@@ -95,9 +94,23 @@ def empty_ledger(workload):
 # Validation
 # --------------------------------------------------------------------------
 
+def colour_errors(colours):
+    """Readable errors in a list of colours (None: the default pair)."""
+    if colours is None:
+        return []
+    errors = ['colour %r must be 1-32 lowercase letters, digits and "-", starting with a letter' % (colour,)
+              for colour in colours if not isinstance(colour, str) or not COLOUR_RE.match(colour)]
+    if len(set(colours)) != len(colours):
+        errors.append('colours must be distinct, got %s' % ', '.join(str(c) for c in colours))
+    if len(colours) < 2:
+        named = ', '.join(str(colour) for colour in colours) or 'none'
+        errors.append('colours must name at least two colours, got %s' % named)
+    return errors
+
+
 def validate_params(params):
     """Return a list of readable errors in the module arguments."""
-    errors = []
+    errors = colour_errors(params.get('colours'))
     if not NAME_RE.match(params['workload'] or ''):
         errors.append('workload must be 1-128 letters, digits, ".", "_", "+" or "-" starting with a letter or '
                       'digit, got %r' % params['workload'])
@@ -122,8 +135,14 @@ def validate_params(params):
     return errors
 
 
-def check_ledger(data, path):
-    """Raise LedgerError naming the first problem of a ledger read from path."""
+def check_ledger(data, path, colours=None):
+    """Raise LedgerError naming the first problem of a ledger read from path.
+
+    Its colours must be among colours (default COLOURS): a ledger of the
+    blue-green pair loads wherever blue and green are configured.
+    """
+    colours = tuple(colours or COLOURS)
+
     def bad(what):
         raise LedgerError('release ledger %s is corrupt: %s. Fix it by hand or move it aside (the next deploy then '
                           'starts a new ledger); the module never overwrites a ledger it cannot read' % (path, what))
@@ -154,8 +173,10 @@ def check_ledger(data, path):
         if rid in seen:
             bad('release id %s appears twice' % rid)
         seen.add(rid)
-        if entry.get('colour') not in COLOURS:
-            bad('%s: "colour" is %r, expected one of %s' % (where, entry.get('colour'), ', '.join(COLOURS)))
+        if entry.get('colour') not in colours:
+            bad('%s: "colour" is %r, expected one of the configured colours %s (a colour taken out of the '
+                'configuration while a release is recorded on it: configure it again)'
+                % (where, entry.get('colour'), ', '.join(colours)))
         if entry.get('state') not in STATES:
             bad('%s: "state" is %r, expected one of %s' % (where, entry.get('state'), ', '.join(STATES)))
         images = entry.get('images')
@@ -176,18 +197,20 @@ def check_ledger(data, path):
             active.append(rid)
     if len(active) > 1:
         bad('more than one release is active (%s)' % ', '.join(active))
+    allowed = colours
     colours = data.get('colours', {})
     if not isinstance(colours, dict) or any(
-            key not in COLOURS or value not in seen for key, value in colours.items()):
-        bad('"colours" must map blue/green to ids of releases in the ledger, got %r' % (colours,))
+            key not in allowed or value not in seen for key, value in colours.items()):
+        bad('"colours" must map the configured colours (%s) to ids of releases in the ledger, got %r'
+            % (', '.join(allowed), colours))
 
 
 # --------------------------------------------------------------------------
 # File side
 # --------------------------------------------------------------------------
 
-def load(path, workload):
-    """Return (ledger, existed). A missing file is an empty ledger."""
+def load(path, workload, colours=None):
+    """Return (ledger, existed). A missing file is an empty ledger. colours: as check_ledger()."""
     try:
         with open(path, 'rb') as handle:
             raw = handle.read()
@@ -208,7 +231,7 @@ def load(path, workload):
         raise LedgerError('release ledger %s is corrupt: not valid JSON (%s). Fix it by hand or move it aside (the '
                           'next deploy then starts a new ledger); the module never overwrites a ledger it cannot '
                           'read' % (path, exc))
-    check_ledger(data, path)
+    check_ledger(data, path, colours)
     if data['workload'] != workload:
         raise LedgerError('release ledger %s belongs to workload %r, not %r; every workload needs a ledger file of '
                           'its own' % (path, data['workload'], workload))
@@ -264,9 +287,36 @@ def active_entry(ledger):
     return None
 
 
-def idle_colour(ledger):
+def kept(ledger, entry):
+    """True when entry's containers are still on its colour (no release deployed there since)."""
+    return entry is not None and ledger.get('colours', {}).get(entry['colour']) == entry['id']
+
+
+def idle_colour(ledger, colours=None, release=None):
+    """The colour a deploy of release (None: a new one) goes to.
+
+    Never the active release's colour, and never the colour where the
+    previous good release's containers are kept, when another colour is free
+    (with two colours there is none: the pair's old rule, the colour the active
+    release does not use). release, when it is the one kept there, goes back to
+    its own colour. Otherwise the first free colour after the active one's, in
+    the order of colours: deploys in a row take the colours in turn.
+    """
+    colours = tuple(colours or COLOURS)
     active = active_entry(ledger)
-    return other_colour(active['colour']) if active else COLOURS[0]
+    good = previous_good(ledger)
+    held = set()
+    if active is not None:
+        held.add(active['colour'])
+    own = find(ledger, release) if release is not None else None
+    if own is not None and own is not active and own['colour'] in colours and own['colour'] not in held \
+            and kept(ledger, own):
+        return own['colour']
+    start = colours.index(active['colour']) + 1 if active is not None and active['colour'] in colours else 0
+    turn = colours[start:] + colours[:start]
+    free = [colour for colour in turn if colour not in held]
+    spare = [colour for colour in free if not (kept(ledger, good) and colour == good['colour'])]
+    return (spare or free)[0]
 
 
 def previous_good(ledger):
@@ -373,7 +423,7 @@ def transition(ledger, params, now=None):
             info['noop'] = True
             return new, info
         _check_slug(new, release, path)
-        colour = idle_colour(new)
+        colour = idle_colour(new, params.get('colours'), release)
         # An unfinished deploy of another release on this colour is superseded:
         # its containers are about to be replaced.
         for other in new['releases']:
@@ -445,7 +495,7 @@ def transition(ledger, params, now=None):
     return new, info
 
 
-def facts(ledger, release=None, keep=None):
+def facts(ledger, release=None, keep=None, colours=None):
     """The return values derived from a ledger."""
     active = active_entry(ledger)
     good = previous_good(ledger)
@@ -457,7 +507,7 @@ def facts(ledger, release=None, keep=None):
         'colour': entry['colour'] if entry else None,
         'project': project_name(ledger['workload'], entry['id'], entry['colour']) if entry else None,
         'projects': projects(ledger),
-        'idle_colour': idle_colour(ledger),
+        'idle_colour': idle_colour(ledger, colours),
         'releases': release_ids(ledger),
         'prunable': prunable(ledger, keep) if keep is not None else [],
     }

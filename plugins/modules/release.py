@@ -7,12 +7,16 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: release
-short_description: Keep the blue-green release ledger of one workload on a host
+short_description: Keep the release ledger of one workload's colours on a host
 version_added: 0.1.0
 description:
-  - Records, in a JSON file on the host, which release of a workload runs on which colour (V(blue) or V(green)) of a
-    blue-green pair and in which state, and answers the questions a deploy and a rollback ask of it (which colour
-    is idle, which release is active, which one to roll back to, which ones may be pruned).
+  - Records, in a JSON file on the host, which release of a workload runs on which colour (O(colours), by default the
+    blue-green pair V(blue) and V(green)) and in which state, and answers the questions a deploy and a rollback ask
+    of it (which colour a deploy takes, which release is active, which one to roll back to, which ones may be
+    pruned).
+  - 'With three colours or more, a new release never goes to the colour of the active release nor to the colour
+    where the previous good release''s containers are kept, so a failed deploy leaves the rollback target in place.
+    With two colours a deploy takes the colour the active release does not use, as a blue-green pair does.'
   - 'A release moves through these states: V(deploying) (its containers are being started on the idle colour),
     V(active) (it takes the traffic), V(standby) (it was active and has been replaced; its containers may still
     run for an instant rollback) and V(failed) (it did not pass its health gate, with a reason).'
@@ -72,14 +76,26 @@ options:
       - Required for O(state=deploying). With the other states it is optional and, when given, must equal the
         images recorded for O(release); a release id names one set of images.
     type: dict
+  colours:
+    description:
+      - The colours a release may run on, at least two, each 1-32 lowercase letters, digits and C(-), starting with
+        a letter; their order is the order deploys take them in turn.
+      - Every colour recorded in the ledger must be one of them, so a ledger written with the default pair loads
+        with any list that holds V(blue) and V(green).
+    type: list
+    elements: str
+    default: [blue, green]
   state:
     description:
       - V(query) changes nothing and returns the ledger facts.
-      - V(deploying) records O(release) as being deployed on the idle colour (the colour the active release does not
-        use, V(blue) when none is active) and moves it to the front of the newest-first list. When O(release) is
+      - V(deploying) records O(release) as being deployed on RV(idle_colour) and moves it to the front of the
+        newest-first list. That colour is never the active release's; with three colours or more, never the colour
+        where RV(previous_good) is kept either, but the first other colour after the active one's in O(colours)
+        (the first colour when none is active). With two colours it is the colour the active release does not use.
+        A release whose own containers are kept on a colour other than the active one's goes back to that colour. When O(release) is
         already the active release with the same O(images) nothing changes and RV(noop) is V(true), so the caller
         skips the deploy; with other images it fails (give new images a new release id). A release id seen before
-        (failed or older) is deployed again in its existing entry, on the idle colour, with its history kept.
+        (failed or older) is deployed again in its existing entry, on that colour, with its history kept.
         Another release still V(deploying) on that colour is marked V(failed) as superseded.
         Refused when another release in the ledger would have the same Compose project names (see the description).
       - In check mode, V(deploying) is the plan of a deploy before any change (RV(noop), RV(colour), RV(project)),
@@ -212,7 +228,8 @@ previous_good:
   description:
     - The entry of the release to roll back to, the V(standby) release activated most recently (other than the active
       one), null when there is none.
-    - Its containers are still in place when C(ledger.colours[previous_good.colour]) is its id.
+    - Its containers are still in place when C(ledger.colours[previous_good.colour]) is its id. With three colours
+      or more a deploy never takes that colour, so they stay in place also after a failed deploy.
   returned: always
   type: dict
   sample:
@@ -246,7 +263,10 @@ projects:
   type: dict
   sample: {1.1.0: quiz_1-1-0_green, 1.0.0: quiz_1-0-0_blue}
 idle_colour:
-  description: The colour the active release does not use, V(blue) when no release is active.
+  description:
+    - The colour the next new release would be deployed on (see O(state=deploying)), the first of O(colours) when no
+      release is active.
+    - With two colours, the colour the active release does not use.
   returned: always
   type: str
   sample: blue
@@ -306,6 +326,7 @@ def argument_spec():
         state=dict(type='str', choices=list(ACTIONS), default='query'),
         reason=dict(type='str'),
         keep=dict(type='int'),
+        colours=dict(type='list', elements='str', default=['blue', 'green']),
         lock_timeout=dict(type='float', default=30),
     )
 
@@ -318,7 +339,7 @@ def run(module):
     writes = params['state'] != 'query' and not module.check_mode
     if writes:
         with locked(path, params['lock_timeout']):
-            before, existed = load(path, params['workload'])
+            before, existed = load(path, params['workload'], params['colours'])
             after, info = transition(before, params)
             changed = after != before
             if changed:
@@ -327,11 +348,11 @@ def run(module):
                 tighten(path)
                 changed = True
     else:
-        before, existed = load(path, params['workload'])
+        before, existed = load(path, params['workload'], params['colours'])
         after, info = transition(before, params)
         changed = after != before
     result = dict(changed=changed, noop=info['noop'], removed=info['removed'])
-    result.update(facts(after, params['release'], params['keep']))
+    result.update(facts(after, params['release'], params['keep'], params['colours']))
     if module._diff:
         result['diff'] = dict(
             # No file: an empty text, so the diff shows the whole ledger as added.

@@ -24,8 +24,8 @@ HTTP_GET = ("import socket,sys,urllib.request,urllib.error\n"
             "except OSError as e:\n print('refused' if 'refused' in str(e) else 'timeout')\n")
 
 # The published ports of the sample workload's api and web on the app hosts
-# (compose_app_colour_ports: blue 8010-8019, green 8020-8029).
-APP_PORTS = (8010, 8011, 8020, 8021)
+# (compose_app_colour_ports: blue 8010-8019, green 8020-8029, amber 8030-8039).
+APP_PORTS = (8010, 8011, 8020, 8021, 8030, 8031)
 
 
 def http_from(src, url):

@@ -3,7 +3,9 @@
 Converge left release 1.0.0 active on both app hosts behind the edge. The
 tests below run in file order: 1.1.0 under constant load (canary on app1,
 then app2), 1.2.0 that never gets ready (automatic rollback, traffic stays on
-1.1.0), rollback.yml back to 1.0.0, a re-run that changes nothing, and the
+1.1.0; it ran on the third colour, so 1.0.0's containers stay kept),
+rollback.yml back to 1.0.0 starting those kept containers, a re-run that
+changes nothing, and the
 refusals (invalid compose file, image that cannot be pulled, unknown
 rollback target). The load generator sends its requests through the edge's
 443, published on 127.0.0.1:9443.
@@ -16,8 +18,19 @@ import re
 import subprocess
 import time
 
-from quiz import (APPS, DEPLOY, FAST, INVENTORY, ROLLBACK, ROOT, ansible_playbook, deploy, edge_get, get,
-                  ledger, recap, served_releases, state_of, under_load)
+from quiz import (APPS, DEPLOY, FAST, INVENTORY, ROLLBACK, ROOT, ansible_playbook, containers, deploy, edge_get,
+                  get, ledger, recap, served_releases, state_of, under_load)
+
+
+def play_seconds(output, play):
+    """Seconds of a play in the PHASE TIMINGS table of the audit callback."""
+    found = re.search(r"^%s\s+([0-9.]+)\s" % re.escape(play), output, re.M)
+    assert found, output[-3000:]
+    return float(found.group(1))
+
+
+def colour_of(name, release):
+    return {r["id"]: r["colour"] for r in ledger(name)["releases"]}.get(release)
 
 
 def test_release_1_0_0_serves_through_the_edge_from_both_hosts():
@@ -70,17 +83,41 @@ def test_release_that_never_gets_ready_is_rolled_back_automatically():
     assert state_of("compose_app-app1", "1.2.0") == "failed"
     assert state_of("compose_app-app2", "1.2.0") is None
     assert state_of("compose_app-app1", "1.1.0") == "active"
+    # Third colour: 1.2.0 went to amber, neither the active release's colour
+    # (green) nor the previous good one's (blue), whose containers are kept.
+    assert (colour_of("compose_app-app1", "1.0.0"), colour_of("compose_app-app1", "1.1.0"),
+            colour_of("compose_app-app1", "1.2.0")) == ("blue", "green", "amber")
+    assert ledger("compose_app-app1")["colours"] == {"blue": "1.0.0", "green": "1.1.0", "amber": "1.2.0"}
+    for name in APPS:
+        kept = containers(name, workload="quiz", release="1.0.0")
+        assert kept and {c[1] for c in kept.values()} == {"exited"}, (name, kept)
 
 
-def test_rollback_playbook_returns_to_1_0_0():
+def test_rollback_playbook_right_after_a_failed_deploy_starts_the_kept_containers():
+    # Issue 15: 1.1.0 live, 1.0.0 kept, 1.2.0 failed and rolled back
+    # automatically (the tests above). With two colours 1.2.0 had replaced
+    # 1.0.0's containers and this rollback recreated them (32 s of play time).
+    kept = {name: containers(name, workload="quiz", release="1.0.0") for name in APPS}
     (rc, out), load = under_load(lambda: ansible_playbook(ROLLBACK, {"compose_app_rollback_to": "1.0.0"}))
     print(json.dumps(load, indent=1))
     assert rc == 0, out[-3000:]
+    # Printed, not asserted: on a loaded machine every task costs seconds
+    # (the same fast path measured 5 s on the idle lab, 28 s with both cores
+    # busy); the no-recreate assertions below are what this test proves.
+    print("rollback.yml after a failed deploy, 2 app hosts: %.1f s of play time (aim < 5 s)"
+          % play_seconds(out, "Roll the workload back"))
     assert load["failed"] == 0, load["failures"]
+    assert "Start the kept containers of quiz_1-0-0_blue" in out
+    assert "Render the release's compose file" not in out
+    assert "Say why the fast path gave up" not in out
     assert served_releases() == {"1.0.0"}
     for name in APPS:
         assert state_of(name, "1.0.0") == "active"
         assert state_of(name, "1.1.0") == "standby"
+        # The same containers, started again: none created, none replaced.
+        now = containers(name, workload="quiz", release="1.0.0")
+        assert set(now) == set(kept[name]), (name, kept[name], now)
+        assert {c[1] for c in now.values()} == {"running"}, (name, now)
 
 
 def test_redeploying_the_active_release_changes_nothing():

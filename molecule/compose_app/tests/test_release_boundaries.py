@@ -285,8 +285,8 @@ def admin_quiz():
 
 def test_deploying_quiz_leaves_admin_quiz_alone(admin_quiz):
     assert len({c[0] for c in admin_quiz.values()}) == 1 and len(admin_quiz) == 2, admin_quiz
-    # quiz deploys onto both colours in turn: whichever colour admin-quiz
-    # holds, one of these deploys takes it for quiz.
+    # quiz deploys onto two of its three colours in turn: at least one of
+    # them is blue or green, a colour admin-quiz holds too.
     ensure_active("1.1.0")
     ensure_active("1.0.0")
     assert containers(APP1, workload="admin-quiz") == admin_quiz

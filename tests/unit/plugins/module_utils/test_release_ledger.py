@@ -19,14 +19,19 @@ V2 = {'api': 'reg/aiquiz/quiz-api:1.1.0', 'web': 'reg/aiquiz/quiz-web:1.1.0'}
 V3 = {'api': 'reg/aiquiz/quiz-api:1.2.0', 'web': 'reg/aiquiz/quiz-web:1.2.0'}
 
 
-def step(ledger, state, release=None, images=None, reason=None, keep=None, now='2026-11-27T10:00:00Z'):
-    params = dict(state=state, release=release, images=images, reason=reason, keep=keep, path='/l.json')
+THREE = ['blue', 'green', 'amber']
+
+
+def step(ledger, state, release=None, images=None, reason=None, keep=None, now='2026-11-27T10:00:00Z',
+         colours=None):
+    params = dict(state=state, release=release, images=images, reason=reason, keep=keep, path='/l.json',
+                  colours=colours)
     return rl.transition(ledger, params, now=now)
 
 
-def deploy_and_activate(ledger, release, images, now):
-    ledger = step(ledger, 'deploying', release, images, now=now)[0]
-    ledger = step(ledger, 'active', release, now=now)[0]
+def deploy_and_activate(ledger, release, images, now, colours=None):
+    ledger = step(ledger, 'deploying', release, images, now=now, colours=colours)[0]
+    ledger = step(ledger, 'active', release, now=now, colours=colours)[0]
     return ledger
 
 
@@ -330,7 +335,7 @@ def test_missing_file_is_an_empty_ledger(tmp_path):
     ('{"version": 1, "releases": []}', '"workload" is missing or not a string'),
     ('{"version": 1, "workload": "quiz", "releases": {}}', '"releases" is missing or not a list'),
     ('{"version": 1, "workload": "quiz", "releases": [{"id": "a", "colour": "red"}]}',
-     'releases[0] (a): "colour" is \'red\', expected one of blue, green'),
+     'releases[0] (a): "colour" is \'red\', expected one of the configured colours blue, green'),
     ('{"version": 1, "workload": "quiz", "releases": [{"id": "a", "colour": "blue", "state": "gone"}]}',
      'releases[0] (a): "state" is \'gone\''),
 ])
@@ -414,6 +419,9 @@ def test_lock_waits_for_the_holder(tmp_path):
     ({'images': {'api': ''}}, "images.api must be a non-empty image reference"),
     ({'path': 'quiz.json'}, "path must be an absolute path, got 'quiz.json'"),
     ({'lock_timeout': -1}, 'lock_timeout must be >= 0'),
+    ({'colours': ['blue']}, 'colours must name at least two colours, got blue'),
+    ({'colours': ['blue', 'blue', 'green']}, 'colours must be distinct, got blue, blue, green'),
+    ({'colours': ['blue', 'Dark_Green']}, "colour 'Dark_Green' must be 1-32 lowercase letters"),
 ])
 def test_validate_params(params, message):
     base = dict(path='/l.json', workload='quiz', release='1.0.0', images=None, state='query', keep=None,
@@ -422,3 +430,120 @@ def test_validate_params(params, message):
     errors = rl.validate_params(base)
     assert len(errors) == 1
     assert errors[0].startswith(message)
+
+
+# --------------------------------------------------------------------------
+# Three colours: a deploy never takes the previous good release's colour
+
+
+def test_three_deploys_in_a_row_cycle_the_colours():
+    ledger = rl.empty_ledger('quiz')
+    colours = []
+    for minute, (release, images) in enumerate((('1.0.0', V1), ('1.1.0', V2), ('1.2.0', V3),
+                                                ('1.3.0', V1), ('1.4.0', V2))):
+        ledger = deploy_and_activate(ledger, release, images, '2026-11-27T10:0%d:00Z' % minute, THREE)
+        colours.append(entry(ledger, release)['colour'])
+    assert colours == ['blue', 'green', 'amber', 'blue', 'green']
+    assert ledger['colours'] == {'blue': '1.3.0', 'green': '1.4.0', 'amber': '1.2.0'}
+    assert rl.previous_good(ledger)['id'] == '1.3.0'
+    assert rl.idle_colour(ledger, THREE) == 'amber'
+
+
+def test_deploy_after_a_failed_deploy_keeps_the_previous_good_colour():
+    ledger = deploy_and_activate(rl.empty_ledger('quiz'), '1.0.0', V1, '2026-11-27T10:00:00Z', THREE)
+    ledger = deploy_and_activate(ledger, '1.1.0', V2, '2026-11-27T10:01:00Z', THREE)
+    assert (rl.active_entry(ledger)['colour'], rl.previous_good(ledger)['colour']) == ('green', 'blue')
+    # The failing release goes to the third colour, not onto 1.0.0's kept containers.
+    ledger = step(ledger, 'deploying', '1.2.0', V3, now='2026-11-27T10:02:00Z', colours=THREE)[0]
+    assert entry(ledger, '1.2.0')['colour'] == 'amber'
+    ledger = step(ledger, 'failed', '1.2.0', reason='/readyz 503', now='2026-11-27T10:03:00Z', colours=THREE)[0]
+    assert ledger['colours'] == {'blue': '1.0.0', 'green': '1.1.0', 'amber': '1.2.0'}
+    # The next one too, failed or not: blue stays 1.0.0's.
+    ledger = step(ledger, 'deploying', '1.3.0', V1, now='2026-11-27T10:04:00Z', colours=THREE)[0]
+    assert entry(ledger, '1.3.0')['colour'] == 'amber'
+    ledger = step(ledger, 'failed', '1.3.0', reason='canary', now='2026-11-27T10:05:00Z', colours=THREE)[0]
+    assert ledger['colours']['blue'] == '1.0.0'
+    # So the rollback to the previous good one can start its kept containers.
+    good = rl.previous_good(ledger)
+    assert (good['id'], good['colour']) == ('1.0.0', 'blue')
+    ledger = step(ledger, 'active', '1.0.0', reason='rollback', now='2026-11-27T10:06:00Z', colours=THREE)[0]
+    assert rl.active_entry(ledger)['id'] == '1.0.0'
+    assert rl.previous_good(ledger)['id'] == '1.1.0'
+
+
+def test_with_two_colours_a_deploy_after_a_failed_one_takes_the_previous_good_colour():
+    ledger = deploy_and_activate(rl.empty_ledger('quiz'), '1.0.0', V1, '2026-11-27T10:00:00Z')
+    ledger = deploy_and_activate(ledger, '1.1.0', V2, '2026-11-27T10:01:00Z')
+    ledger = step(ledger, 'deploying', '1.2.0', V3, now='2026-11-27T10:02:00Z')[0]
+    assert entry(ledger, '1.2.0')['colour'] == 'blue'
+    assert ledger['colours'] == {'blue': '1.2.0', 'green': '1.1.0'}
+    with pytest.raises(rl.LedgerError, match='release 1.0.0 last ran on blue, where release 1.2.0'):
+        step(ledger, 'active', '1.0.0')
+
+
+def test_a_release_kept_on_its_colour_is_deployed_again_there():
+    ledger = deploy_and_activate(rl.empty_ledger('quiz'), '1.0.0', V1, '2026-11-27T10:00:00Z', THREE)
+    ledger = deploy_and_activate(ledger, '1.1.0', V2, '2026-11-27T10:01:00Z', THREE)
+    # 1.0.0 is the previous good one, its containers on blue: it goes back there, not to amber.
+    ledger = step(ledger, 'deploying', '1.0.0', V1, now='2026-11-27T10:02:00Z', colours=THREE)[0]
+    assert entry(ledger, '1.0.0')['colour'] == 'blue'
+    assert ledger['colours'] == {'blue': '1.0.0', 'green': '1.1.0'}
+    # A failed release kept on amber also goes back to amber.
+    ledger = step(ledger, 'standby', '1.0.0', now='2026-11-27T10:03:00Z', colours=THREE)[0]
+    ledger = step(ledger, 'deploying', '1.2.0', V3, now='2026-11-27T10:04:00Z', colours=THREE)[0]
+    ledger = step(ledger, 'failed', '1.2.0', reason='gate', now='2026-11-27T10:05:00Z', colours=THREE)[0]
+    assert step(ledger, 'deploying', '1.2.0', V3, colours=THREE)[0]['colours']['amber'] == '1.2.0'
+
+
+def test_a_release_whose_containers_are_gone_takes_a_free_colour():
+    ledger = rl.empty_ledger('quiz')
+    for minute, (release, images) in enumerate((('1.0.0', V1), ('1.1.0', V2), ('1.2.0', V3), ('1.3.0', V1))):
+        ledger = deploy_and_activate(ledger, release, images, '2026-11-27T10:0%d:00Z' % minute, THREE)
+    # 1.3.0 took blue from 1.0.0; 1.2.0 (amber) is the previous good one.
+    ledger = step(ledger, 'deploying', '1.0.0', V1, now='2026-11-27T10:09:00Z', colours=THREE)[0]
+    assert entry(ledger, '1.0.0')['colour'] == 'green'
+
+
+def test_four_colours_take_turns():
+    colours = ['blue', 'green', 'amber', 'violet']
+    ledger = rl.empty_ledger('quiz')
+    seen = []
+    for minute in range(6):
+        release = '1.%d.0' % minute
+        ledger = deploy_and_activate(ledger, release, V1, '2026-11-27T10:0%d:00Z' % minute, colours)
+        seen.append(entry(ledger, release)['colour'])
+    assert seen == ['blue', 'green', 'amber', 'violet', 'blue', 'green']
+
+
+def test_a_two_colour_ledger_loads_with_three_colours_and_goes_on(tmp_path):
+    path = str(tmp_path / 'quiz.json')
+    old = deploy_and_activate(rl.empty_ledger('quiz'), '1.0.0', V1, '2026-11-27T10:00:00Z')
+    old = deploy_and_activate(old, '1.1.0', V2, '2026-11-27T10:01:00Z')
+    rl.write_atomic(path, old)
+    ledger, existed = rl.load(path, 'quiz', THREE)
+    assert existed and ledger == old
+    assert rl.idle_colour(ledger, THREE) == 'amber'
+    ledger = deploy_and_activate(ledger, '1.2.0', V3, '2026-11-27T10:02:00Z', THREE)
+    assert entry(ledger, '1.2.0')['colour'] == 'amber'
+    assert ledger['colours'] == {'blue': '1.0.0', 'green': '1.1.0', 'amber': '1.2.0'}
+    rl.write_atomic(path, ledger)
+    assert rl.load(path, 'quiz', THREE)[0] == ledger
+
+
+def test_a_colour_taken_out_of_the_configuration_is_named(tmp_path):
+    path = str(tmp_path / 'quiz.json')
+    ledger = rl.empty_ledger('quiz')
+    for minute, release in enumerate(('1.0.0', '1.1.0', '1.2.0')):
+        ledger = deploy_and_activate(ledger, release, V1, '2026-11-27T10:0%d:00Z' % minute, THREE)
+    rl.write_atomic(path, ledger)
+    with pytest.raises(rl.LedgerError, match=r'"colour" is .amber., expected one of the configured colours blue, '
+                                             r'green \(a colour taken out'):
+        rl.load(path, 'quiz')
+    assert rl.load(path, 'quiz', ['blue', 'green', 'amber', 'violet'])[0] == ledger
+
+
+def test_facts_name_the_next_colour_with_three_colours():
+    ledger = deploy_and_activate(rl.empty_ledger('quiz'), '1.0.0', V1, '2026-11-27T10:00:00Z', THREE)
+    ledger = deploy_and_activate(ledger, '1.1.0', V2, '2026-11-27T10:01:00Z', THREE)
+    assert rl.facts(ledger, colours=THREE)['idle_colour'] == 'amber'
+    assert rl.facts(ledger)['idle_colour'] == 'blue'

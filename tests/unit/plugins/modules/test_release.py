@@ -275,3 +275,33 @@ def test_lock_timeout_fails_clearly(capsys, ledger_path):
     assert code == 1
     assert result['msg'].startswith('release ledger %s is locked by another process (lock file %s.lock)'
                                     % (ledger_path, ledger_path))
+
+
+def test_three_colours_keep_the_previous_good_release_after_a_failed_deploy(capsys, ledger_path):
+    three = ['blue', 'green', 'amber']
+    v3 = {'api': 'registry1:5000/aiquiz/quiz-api:1.2.0', 'web': 'registry1:5000/aiquiz/quiz-web:1.2.0'}
+    for rel, images in (('1.0.0', V1), ('1.1.0', V2)):
+        code, result = call(capsys, ledger_path, release=rel, images=images, state='deploying', colours=three)
+        assert code == 0, result
+        code, result = call(capsys, ledger_path, release=rel, state='active', colours=three)
+        assert code == 0, result
+    assert result['idle_colour'] == 'amber'
+    # The plan (check mode) and the record agree: the failing release goes to amber.
+    code, result = call(capsys, ledger_path, release='1.2.0', images=v3, state='deploying', colours=three,
+                        _ansible_check_mode=True)
+    assert (code, result['colour'], result['project']) == (0, 'amber', 'quiz_1-2-0_amber')
+    code, result = call(capsys, ledger_path, release='1.2.0', images=v3, state='deploying', colours=three)
+    assert (code, result['colour']) == (0, 'amber')
+    code, result = call(capsys, ledger_path, release='1.2.0', state='failed', reason='gate', colours=three)
+    assert result['previous_good']['id'] == '1.0.0'
+    assert result['ledger']['colours'] == {'blue': '1.0.0', 'green': '1.1.0', 'amber': '1.2.0'}
+    # Read without the third colour, the ledger is refused, naming it.
+    code, result = call(capsys, ledger_path)
+    assert code == 1
+    assert "\"colour\" is 'amber', expected one of the configured colours blue, green" in result['msg']
+
+
+def test_bad_colours_are_refused(capsys, ledger_path):
+    code, result = call(capsys, ledger_path, colours=['blue'])
+    assert code == 1
+    assert 'colours must name at least two colours' in result['msg']
