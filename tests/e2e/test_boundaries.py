@@ -130,6 +130,88 @@ def test_no_secret_in_any_process_table_during_backup_and_restore(golive):
     assert_no_canary_in_text(backup.output + restore.output, "backup's and restore's output")
 
 
+# Boundary 11: what the monitoring host reads. Each exporter's port, from the
+# host that must get in (mon1) and from lab hosts that must not.
+MONITORING_PORTS = {("app2", 9100): "/metrics", ("data1", 9187): "/metrics", ("data1", 9121): "/metrics",
+                    ("data1", 15692): "/metrics", ("edge1", 3903): "/metrics"}
+# Prometheus and Alertmanager on mon1: HTTPS with the own CA and basic auth
+# (password files readable by root on mon1, so none goes on a command line).
+WEB_GET = ("import base64,ssl,sys,urllib.request,urllib.error\n"
+           "ctx=ssl.create_default_context(cafile='/etc/aiquiz/tls/aiquiz-ca.pem')\n"
+           "req=urllib.request.Request(sys.argv[1])\n"
+           "if len(sys.argv)>2: req.add_header('Authorization','Basic '+base64.b64encode((sys.argv[2]+':'+"
+           "open(sys.argv[3]).read().strip()).encode()).decode())\n"
+           "try:\n print(urllib.request.urlopen(req,timeout=3,context=ctx).status)\n"
+           "except urllib.error.HTTPError as e:\n print(e.code)\n"
+           "except OSError as e:\n print('refused' if 'refused' in str(e) else 'timeout')\n")
+WEB_SECRETS = {9090: "/etc/prometheus/secrets/prometheus.password",
+               9093: "/etc/prometheus/secrets/alertmanager.password"}
+
+
+def test_exporters_answer_the_monitoring_host_only(golive):
+    verdicts = {(src, target, port): http_from(src, "http://%s:%d%s" % (target, port, path))
+                for (target, port), path in MONITORING_PORTS.items()
+                for src in ("mon1", "app1", "edge1") if src != target}
+    verdicts.update({(src, "mon1", port): lab_exec(src, "python3", "-c", WEB_GET,
+                                                   "https://mon1:%d/-/ready" % port).stdout.strip()
+                     for port in WEB_SECRETS for src in ("app1", "edge1")})
+    leaked = {k: v for k, v in verdicts.items() if k[0] != "mon1" and v not in ("timeout", "refused")}
+    assert not leaked, "monitoring ports answered a lab host that is not the monitoring host: %s" % leaked
+    allowed = {k: v for k, v in verdicts.items() if k[0] == "mon1"}
+    assert set(allowed.values()) == {"200"}, allowed
+    # On mon1 itself: no plain HTTP, no answer without the right user.
+    for port, secret in WEB_SECRETS.items():
+        url = "https://mon1:%d/-/ready" % port
+        seen = (http_from("mon1", "http://mon1:%d/-/ready" % port),
+                lab_exec("mon1", "python3", "-c", WEB_GET, url).stdout.strip(),
+                lab_exec("mon1", "python3", "-c", WEB_GET, url, "prometheus", secret).stdout.strip())
+        assert seen == ("400", "401", "200"), (port, seen)
+
+
+# A sender's view of the log receiver: TLS to mon1:19532, optionally with a
+# client certificate, then an upload request; prints what came back.
+JOURNAL_UPLOAD = ("import socket,ssl,sys\n"
+                  "ctx=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT);ctx.check_hostname=False;ctx.verify_mode=ssl.CERT_NONE\n"
+                  "if len(sys.argv)>2: ctx.load_cert_chain(sys.argv[2],sys.argv[3])\n"
+                  "body=b'MESSAGE=forged by an attacker\\n_HOSTNAME=forged\\n\\n'\n"
+                  "req=b'POST /upload HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/vnd.fdo.journal\\r\\n'"
+                  "+b'Content-Length: %d\\r\\n\\r\\n'%len(body)+body\n"
+                  "try:\n"
+                  " s=ctx.wrap_socket(socket.create_connection((sys.argv[1],19532),timeout=5))\n"
+                  " s.sendall(req);print(repr(s.recv(200)) or 'empty')\n"
+                  "except (ssl.SSLError,OSError) as e:\n print('refused: %s'%e)\n")
+
+
+def test_log_receiver_takes_uploads_from_own_ca_certificates_only(golive):
+    """Every lab host may reach 19532 (each one uploads its journal), so the
+    firewall is no boundary there: the client certificate is. Without one, and
+    with one from another CA, nothing reaches systemd-journal-remote."""
+    made = lab_exec("app1", "sh", "-c",
+                    "cd /run && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 "
+                    "-subj /CN=app1 -keyout attacker.key -out attacker.pem 2>/dev/null && echo ok")
+    assert made.stdout.strip() == "ok", made.stderr
+    try:
+        bare = lab_exec("app1", "python3", "-c", JOURNAL_UPLOAD, "mon1").stdout.strip()
+        other_ca = lab_exec("app1", "python3", "-c", JOURNAL_UPLOAD, "mon1", "/run/attacker.pem",
+                            "/run/attacker.key").stdout.strip()
+    finally:
+        lab_exec("app1", "rm", "-f", "/run/attacker.key", "/run/attacker.pem")
+    for verdict in (bare, other_ca):
+        assert verdict.startswith("refused") or verdict in ("b''", "empty"), verdict
+        assert "HTTP/1.1" not in verdict, verdict
+    # The same request with app1's own uploader certificate is answered: the
+    # refusals above are the receiver's, not a broken client.
+    conf = dict(line.split("=", 1) for line in lab_exec(
+        "app1", "cat", "/etc/systemd/journal-upload.conf.d/aiquiz.conf").stdout.splitlines() if "=" in line)
+    own = lab_exec("app1", "python3", "-c", JOURNAL_UPLOAD.replace("forged by an attacker", "boundary control"),
+                   "mon1", conf["ServerCertificateFile"], conf["ServerKeyFile"]).stdout.strip()
+    assert "HTTP/1.1" in own, own
+    forged = lab_exec("mon1", "journalctl", "-D", "/var/log/journal/remote", "--no-pager", "-q",
+                      "_HOSTNAME=forged").stdout
+    assert "forged by an attacker" not in forged
+    print("log receiver: no certificate -> %s; another CA -> %s" % (bare, other_ca))
+
+
 # Last: the journals and logs after every run above (go-live, deploy, backup, restore).
 def test_no_secret_in_any_journal_or_log(golive):
     leaked = {}
