@@ -149,8 +149,12 @@ def judge(params, status, body, latency_ms):
     return None
 
 
-def run_gate(params, clock=time.monotonic, sleep=time.sleep):
-    """Probe until params['successes'] good answers in a row or the deadline. Returns the result dict."""
+def run_gate(params, clock=time.monotonic, sleep=time.sleep, probe=None):
+    """Probe until params['successes'] good answers in a row or the deadline. Returns the result dict.
+
+    clock, sleep and probe (probe_once's signature) are replaced by the unit tests, so that the
+    deadline's arithmetic is tested without waiting on a real clock."""
+    probe = probe or probe_once
     parts = urlsplit(params['url'])
     headers = dict((str(k), str(v)) for k, v in (params.get('headers') or {}).items())
     context = ssl_context(params['validate_certs'], params.get('ca_path')) if parts.scheme == 'https' else None
@@ -166,7 +170,7 @@ def run_gate(params, clock=time.monotonic, sleep=time.sleep):
             break
         attempts += 1
         limit = min(params['timeout'], remaining)
-        status, body, latency, error = probe_once(parts, params['method'], headers, limit, context)
+        status, body, latency, error = probe(parts, params['method'], headers, limit, context)
         if error == TIMED_OUT:
             error = 'timed out after %s s' % _num(params['timeout'])
             if limit < params['timeout']:

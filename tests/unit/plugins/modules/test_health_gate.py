@@ -107,7 +107,6 @@ def test_passes_after_consecutive_successes(capsys, server):
     assert result['max_ms'] == max(result['latencies_ms'])
     assert result['p50_ms'] == sorted(result['latencies_ms'])[1]
     assert result['p99_ms'] == result['max_ms']
-    assert result['elapsed_s'] < 5
     assert [request[:2] for request in script.requests] == [('GET', '/readyz?full=1')] * 3
     assert script.requests[0][2]['X-Probe'] == 'gate'
     assert result['invocation']['module_args']['headers'] == {'X-Probe': 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER'}
@@ -123,14 +122,13 @@ def test_a_503_resets_the_streak(capsys, server):
 
 def test_deadline_exceeded_fails_with_the_data(capsys, server):
     url, script = server([(200, 0, ''), (503, 0, 'not ready')])
-    start = time.monotonic()
     code, result = run_module(capsys, {'url': url + '/readyz', 'interval': 0.1, 'deadline': 1})
-    took = time.monotonic() - start
     assert code == 1
     assert result['passed'] is False
-    # Ends at the deadline, not an interval or a timeout later (slack for a loaded machine).
-    assert 1.0 <= result['elapsed_s'] < 2.5 and took < 4
-    assert 5 <= result['attempts'] <= 12
+    # Where it ends is tested on a fake clock (module_utils/test_health_deadline.py): no
+    # upper bound on a real one, which a loaded machine moves.
+    assert result['elapsed_s'] >= 1.0
+    assert 2 <= result['attempts'] <= 12
     assert (result['consecutive'], result['last_status'], result['last_error']) == (0, 503, 'status 503 not in [200]')
     assert len(result['latencies_ms']) == result['attempts']
     assert result['msg'] == (
@@ -170,14 +168,14 @@ def test_timeout_counts_as_a_failed_attempt(capsys, server):
     code, result = run_module(capsys, {'url': url, 'timeout': 2, 'deadline': 0.5})
     assert code == 1
     assert (result['attempts'], result['last_error']) == (1, 'timed out in the 0.50 s left before the deadline')
-    assert result['elapsed_s'] < 1.5  # well under the 2 s timeout
+    assert result['elapsed_s'] >= 0.5
 
     # Several timeouts in a row, the gate ends on time.
     code, result = run_module(capsys, {'url': url, 'timeout': 0.2, 'interval': 0, 'deadline': 1})
     assert code == 1
     assert result['attempts'] >= 3
     assert result['last_error'].startswith('timed out ')
-    assert 1.0 <= result['elapsed_s'] < 1.9
+    assert result['elapsed_s'] >= 1.0
 
 
 def test_body_contains_and_status_codes(capsys, server):
@@ -231,8 +229,9 @@ def test_several_urls_are_gated_side_by_side(capsys, server):
     assert [g['attempts'] for g in result['gates']] == [2, 3]
     assert all(sorted(k for k in g if k != 'url') == RESULT_KEYS for g in result['gates'])
     assert result['elapsed_s'] == max(g['elapsed_s'] for g in result['gates'])
-    # Side by side: about 2 x 1 s for the longer, not 4 x 1 s for both in a row.
-    assert took < 3.5, took
+    # Side by side: the run took about as long as the longer gate, not as both in a row (a
+    # ratio of the same run's times, so a loaded machine stretches both sides alike).
+    assert took < 0.9 * sum(g['elapsed_s'] for g in result['gates']), (took, result['gates'])
 
 
 def test_several_urls_fail_naming_the_failing_one(capsys, server):
