@@ -200,6 +200,48 @@ def test_redis_refuses_clients_without_the_password(tls_context, addresses):
     sock.close()
 
 
+def raw_reply(sock, *args):
+    """One RESP command on an open socket; the first line of what came back (or why nothing did)."""
+    out = b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in (x.encode() for x in args))
+    try:
+        sock.sendall(out)
+        return sock.recv(200).split(b"\r\n")[0].decode(errors="replace") or "closed"
+    except OSError as exc:
+        return "refused: %s" % exc
+
+
+def test_sentinels_take_no_orders_without_the_password(tls_context, addresses):
+    """A caller on the private network (the controller, no member) tells each Sentinel to fail
+    over, to lower the quorum, to forget the primary and to watch another one: over plain TCP
+    and over TLS without AUTH. Sentinel's word decides who the primary is."""
+    orders = [("SENTINEL", "FAILOVER", MASTER), ("SENTINEL", "SET", MASTER, "quorum", "1"),
+              ("SENTINEL", "REMOVE", MASTER), ("SENTINEL", "MONITOR", "evil", "192.0.2.1", "6379", "1")]
+    obeyed = {}
+    for host, ip in addresses.items():
+        plain = socket.create_connection((ip, 26379), timeout=2)
+        answer = raw_reply(plain, "PING")
+        plain.close()
+        if answer.startswith("+"):
+            obeyed[(host, "plain PING")] = answer
+        for order in orders:
+            sock = tls_context.wrap_socket(socket.create_connection((ip, 26379), timeout=2), server_hostname=ip)
+            answer = raw_reply(sock, *order)
+            sock.close()
+            if not answer.startswith("-NOAUTH"):
+                obeyed[(host, " ".join(order))] = answer
+    assert not obeyed, obeyed
+    # Nothing changed: every Sentinel watches the one primary, with its quorum.
+    for ip in addresses.values():
+        client = Resp(tls_context, ip, 26379)
+        try:
+            masters = client.call("SENTINEL", "MASTERS")
+        finally:
+            client.close()
+        names = [dict(zip(m[::2], m[1::2]))["name"] for m in masters]
+        assert names == [MASTER], masters
+        assert dict(zip(masters[0][::2], masters[0][1::2]))["quorum"] == "2", masters
+
+
 def test_rabbitmq_cluster_has_three_running_nodes():
     for host in HOSTS:
         status = json.loads(rabbitmqctl(host, "cluster_status", "--formatter", "json"))
