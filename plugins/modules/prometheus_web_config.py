@@ -19,6 +19,9 @@ description:
     C(<bcrypt hash>) in place of every hash).
   - The new file is written beside the live one and checked with O(validate) first; a file that fails the check never
     replaces the live one.
+  - Why not community.general.htpasswd - it writes Apache's htpasswd format (and needs passlib on the host), while
+    Prometheus and Alertmanager read the exporter-toolkit's YAML with the TLS settings beside the hashes; it also
+    cannot check the result with C(promtool check web-config) before it replaces the live file.
 requirements:
   - python3-bcrypt on the target host (Debian package C(python3-bcrypt)).
 author:
