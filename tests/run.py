@@ -70,6 +70,26 @@ def junit_failures(path, width=400):
     return lines
 
 
+def junit_causes(path, limit=8, width=300):
+    """The failed task results that the failures quote (a playbook run's 'failed results:' block,
+    tests/e2e/helpers.py), each once: many tests share one run, so one cause often fails them all."""
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError):
+        return []
+    causes = []
+    for node in root.iter():
+        if node.tag not in ("failure", "error"):
+            continue
+        text = node.text or ""
+        for block in re.findall(r"failed results:\n(.*?)\n--- end of output", text, re.S):
+            for line in block.splitlines():
+                line = " ".join(line.split())[:width]
+                if line and line != "none" and line not in causes:
+                    causes.append(line)
+    return ["  CAUSE " + line for line in causes[:limit]]
+
+
 def sanity_counts(log, rc):
     """(passed, failed, skipped) of ansible-test sanity, one per sanity test."""
     with open(log, encoding="utf-8", errors="replace") as fh:
@@ -182,7 +202,7 @@ def run_stage(name, cmd, junit=None, timeout=3600, lifecycle=False):
         say("       %-28s phases: %s" % (name, clock.summary()))
     if failed:
         if junit:
-            say("\n".join(junit_failures(junit)[:30]))
+            say("\n".join(junit_failures(junit)[:30] + junit_causes(junit)))
         with open(log, encoding="utf-8", errors="replace") as fh:
             tail = fh.readlines()[-40:]
         say("------ tail of %s ------\n%s------" % (os.path.relpath(log, ROOT), "".join(tail)))
@@ -284,7 +304,7 @@ def main():
     skipped = sum(r.skipped for r in results)
     for r in results:
         if r.failed and r.junit:
-            say("failed in %s:\n%s" % (r.name, "\n".join(junit_failures(r.junit, width=200)[:15])))
+            say("failed in %s:\n%s" % (r.name, "\n".join(junit_failures(r.junit, width=200)[:15] + junit_causes(r.junit, limit=5, width=240))))
     say("%d passed, %d failed%s" % (passed, failed, ", %d skipped" % skipped if skipped else ""))
     return 1 if failed or passed == 0 else 0
 
