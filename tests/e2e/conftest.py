@@ -1,5 +1,6 @@
 """The end-to-end tests run against the real lab (tests/lab/labctl.py)."""
 
+import os
 import subprocess
 import sys
 
@@ -19,10 +20,15 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def lab():
-    """The lab, up and booted, its registry holding the sample workload (idempotent:
-    what is already there is left as it is). go-live (the golive fixture) configures it."""
-    for cmd in ([sys.executable, "tests/lab/labctl.py", "up"],
-                [sys.executable, "tests/lab/labctl.py", "workloads"]):
+    """A new lab, up and booted, its registry holding the sample workload; go-live (the golive
+    fixture) configures it. A lab left from an earlier run is removed first: its hosts hold
+    certificates of the CA that run's home had, and go-live's first run is under test, not a
+    rerun on someone else's state. AIQUIZ_E2E_REUSE_LAB=1 keeps a running lab (a developer's
+    quick rerun; not what CI does)."""
+    cmds = [[sys.executable, "tests/lab/labctl.py", "up"], [sys.executable, "tests/lab/labctl.py", "workloads"]]
+    if os.environ.get("AIQUIZ_E2E_REUSE_LAB", "") != "1":
+        cmds.insert(0, [sys.executable, "tests/lab/labctl.py", "down"])
+    for cmd in cmds:
         proc = subprocess.run(cmd, cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=900,
                               check=False)
         assert proc.returncode == 0, (cmd, proc.stdout[-3000:] + proc.stderr[-3000:])
