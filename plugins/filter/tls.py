@@ -325,8 +325,8 @@ def tls_reader_errors(results, host, pending=None):
         unreadable = [line for line in (result.get('stdout') or '').splitlines() if line.strip()]
         files = unreadable or list(reader.get('files') or [])
         if result.get('rc') not in (None, 1) and not unreadable:
-            why = 'could not be checked as %s (rc %s: %s)' % (user, result.get('rc'),
-                                                             (result.get('stderr') or result.get('msg') or '').strip())
+            detail = (result.get('stderr') or result.get('msg') or '').strip()
+            why = 'could not be checked as %s (rc %s: %s)' % (user, result.get('rc'), detail)
         else:
             why = 'are missing or not readable by %s' % user
         if certificate:
