@@ -216,9 +216,14 @@ def _get(mapping, *keys, default=None):
     return mapping
 
 
+def _key_id(value):
+    return str(value or '').replace(':', '').lower()
+
+
 def tls_rotation_reasons(current_info, cert, force=False, renew_before_days=30, key_exists=True,
-                         own_ca_signing_cn='', own_ca_cns=None):
-    """Why a certificate must be (re)issued; empty: it stays."""
+                         own_ca_signing_cn='', own_ca_cns=None, own_ca_key_id=''):
+    """Why a certificate must be (re)issued; empty: it stays. A reason starting "signed by another own CA" (its
+    authority key identifier is not own_ca_key_id, the signing CA's) is one the role stops on unless told to adopt."""
     if not isinstance(cert, Mapping):
         raise AnsibleFilterError('tls_rotation_reasons: expects a normalised certificate, got %r' % (cert,))
     current = current_info if isinstance(current_info, Mapping) else {}
@@ -240,6 +245,10 @@ def tls_rotation_reasons(current_info, cert, force=False, renew_before_days=30, 
     issuer_cn = _get(current, 'issuer', 'commonName', default='')
     if cert.get('issuer') == 'own_ca' and issuer_cn != own_ca_signing_cn:
         reasons.append('issuer changed')
+    elif (cert.get('issuer') == 'own_ca' and _key_id(own_ca_key_id) and current.get('authority_key_identifier')
+          and _key_id(current['authority_key_identifier']) != _key_id(own_ca_key_id)):
+        reasons.append('signed by another own CA (authority key id %s; the own CA in tls_ca_dir is %s)'
+                       % (current['authority_key_identifier'], own_ca_key_id))
     elif cert.get('issuer') == 'acme' and issuer_cn in (own_ca_cns or []):
         reasons.append('issuer changed')
     if not key_exists:

@@ -291,6 +291,32 @@ def test_private_key_missing():
     assert reasons(info(), key_exists=False) == ['private key missing']
 
 
+OUR_CA = '1B:51:75:CC:87:80:D8:14:12:67:83:09:78:1C:55:74:75:B1:23:3D'
+OTHER_CA = '61:A7:0C:AA:B9:0D:E8:5A:99:50:8E:F0:5F:96:68:70:B5:90:0C:66'
+
+
+def test_a_certificate_another_own_ca_signed_is_named_with_both_key_ids():
+    assert reasons(info(authority_key_identifier=OUR_CA), own_ca_key_id=OUR_CA) == []
+    # Same identifier, other spelling.
+    assert reasons(info(authority_key_identifier=OUR_CA.lower().replace(':', '')), own_ca_key_id=OUR_CA) == []
+    assert reasons(info(authority_key_identifier=OTHER_CA), own_ca_key_id=OUR_CA) == [
+        'signed by another own CA (authority key id %s; the own CA in tls_ca_dir is %s)' % (OTHER_CA, OUR_CA)]
+
+
+@pytest.mark.parametrize('current, cert, key_id', [
+    (info(authority_key_identifier=OTHER_CA), CERT, ''),        # the own CA's key id unknown (check mode, no CA yet)
+    (info(), CERT, OUR_CA),                                      # a certificate without the extension
+    (info(authority_key_identifier=OTHER_CA, issuer={'commonName': 'R3'}), dict(CERT, issuer='acme'), OUR_CA),
+])
+def test_the_signer_is_compared_only_for_own_ca_certificates_with_both_ids(current, cert, key_id):
+    assert reasons(current, cert, own_ca_key_id=key_id) == []
+
+
+def test_an_issuer_with_another_name_is_issuer_changed_only():
+    assert reasons(info(issuer={'commonName': INT_CN}, authority_key_identifier=OTHER_CA), own_ca_key_id=OUR_CA) == [
+        'issuer changed']
+
+
 def test_every_reason_in_order():
     current = info(valid_at={'renew': False}, subject_alt_name=[], public_key_type='RSA', issuer={'commonName': 'x'})
     assert reasons(current, force=True, key_exists=False) == [
