@@ -2,8 +2,9 @@
 # Copyright: (c) 2026, aiquiz.ops maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters of the tls role's decisions: tls_certificate_errors,
-tls_certificates_normalised, tls_rotation_reasons, tls_report, and
-tls_summary for the playbooks that run the role on several hosts.
+tls_certificates_normalised, tls_rotation_reasons, tls_report,
+tls_reader_errors (the readers entry point), and tls_summary for the
+playbooks that run the role on several hosts.
 
 Their documentation is in the .yml files of the same names beside this file.
 """
@@ -215,9 +216,14 @@ def _get(mapping, *keys, default=None):
     return mapping
 
 
+def _key_id(value):
+    return str(value or '').replace(':', '').lower()
+
+
 def tls_rotation_reasons(current_info, cert, force=False, renew_before_days=30, key_exists=True,
-                         own_ca_signing_cn='', own_ca_cns=None):
-    """Why a certificate must be (re)issued; empty: it stays."""
+                         own_ca_signing_cn='', own_ca_cns=None, own_ca_key_id=''):
+    """Why a certificate must be (re)issued; empty: it stays. A reason starting "signed by another own CA" (its
+    authority key identifier is not own_ca_key_id, the signing CA's) is one the role stops on unless told to adopt."""
     if not isinstance(cert, Mapping):
         raise AnsibleFilterError('tls_rotation_reasons: expects a normalised certificate, got %r' % (cert,))
     current = current_info if isinstance(current_info, Mapping) else {}
@@ -239,6 +245,10 @@ def tls_rotation_reasons(current_info, cert, force=False, renew_before_days=30, 
     issuer_cn = _get(current, 'issuer', 'commonName', default='')
     if cert.get('issuer') == 'own_ca' and issuer_cn != own_ca_signing_cn:
         reasons.append('issuer changed')
+    elif (cert.get('issuer') == 'own_ca' and _key_id(own_ca_key_id) and current.get('authority_key_identifier')
+          and _key_id(current['authority_key_identifier']) != _key_id(own_ca_key_id)):
+        reasons.append('signed by another own CA (authority key id %s; the own CA in tls_ca_dir is %s)'
+                       % (current['authority_key_identifier'], own_ca_key_id))
     elif cert.get('issuer') == 'acme' and issuer_cn in (own_ca_cns or []):
         reasons.append('issuer changed')
     if not key_exists:
@@ -304,10 +314,46 @@ def tls_summary(hosts, hostvars):
     }
 
 
+def tls_reader_errors(results, host, pending=None):
+    """One message per reader of the readers entry point whose user cannot read a file, naming the host, the
+    user, the files, the variable to fix and how; readers of a certificate in ``pending`` (issued or rotated
+    only in a check-mode run) are let through."""
+    if not isinstance(results, list):
+        raise AnsibleFilterError('tls_reader_errors: expected the results of the readers check, got %s'
+                                 % type(results).__name__)
+    pending = set(pending or [])
+    messages = []
+    for result in results:
+        if not isinstance(result, Mapping) or result.get('skipped') or result.get('rc') == 0:
+            continue
+        reader = result.get('__tls_reader') or {}
+        certificate = reader.get('certificate') or ''
+        if certificate and certificate in pending:
+            continue
+        user = reader.get('user', '?')
+        unreadable = [line for line in (result.get('stdout') or '').splitlines() if line.strip()]
+        files = unreadable or list(reader.get('files') or [])
+        if result.get('rc') not in (None, 1) and not unreadable:
+            detail = (result.get('stderr') or result.get('msg') or '').strip()
+            why = 'could not be checked as %s (rc %s: %s)' % (user, result.get('rc'), detail)
+        else:
+            why = 'are missing or not readable by %s' % user
+        if certificate:
+            fix = ('Declare the certificate %s (%s) in tls_certificates with a group %s is in and mode 0640.'
+                   % (certificate, reader.get('variable', '?'), user))
+        else:
+            fix = 'Give them a group %s is in and mode 0640, or fix %s.' % (user, reader.get('variable', '?'))
+        hint = (' ' + reader['hint']) if reader.get('hint') else ''
+        messages.append('%s: %s (%s) %s: nothing else was changed. %s%s'
+                        % (host, reader.get('variable', '?'), ', '.join(files), why, fix, hint))
+    return messages
+
+
 class FilterModule:
 
     def filters(self):
         return {
+            'tls_reader_errors': tls_reader_errors,
             'tls_certificate_errors': tls_certificate_errors,
             'tls_certificates_normalised': tls_certificates_normalised,
             'tls_rotation_reasons': tls_rotation_reasons,

@@ -258,6 +258,40 @@ def test_a_key_not_matching_its_certificate_is_refused_before_the_switch():
         host.check_output("openssl pkey -pubout -in %s/internal/privkey.pem", TLS)
 
 
+def signed_by(ca_dir):
+    """Whether the edge's `internal` certificate names ca_dir's intermediate as its signer."""
+    signer = x509.load_pem_x509_certificate((ca_dir / "intermediate.pem").read_bytes())
+    cert = x509.load_pem_x509_certificate(get(EDGE).file(TLS + "/internal/cert.pem").content)
+    aki = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+    return aki == signer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+
+
+def test_another_own_ca_on_the_controller_changes_nothing_until_the_move_is_asked_for(tmp_path):
+    """A controller whose tls_ca_dir holds another own CA (another home's, one lost and created anew) must
+    neither hand the host its root nor reissue the host's certificates from it: the host's clients and peers
+    trust the first CA. The run stops, naming the variable; the move happens only when asked for."""
+    host = get(EDGE)
+    other, trust = tmp_path / "other-ca", "/etc/aiquiz/tls/aiquiz-ca.pem"
+    before = (file_serial("internal"), sets("internal"), host.file(trust).content)
+    # The root the host trusts is checked first: another one in its place cuts its clients off.
+    rc, out = play("playbooks/edge.yml", {"tls_ca_dir": str(other)})
+    assert rc != 0 and "holds another root than the own CA's" in flat(out), out[-3000:]
+    assert "tls_ca_adopt_foreign_certificates" in flat(out)
+    # Without a trust file, the certificate is: signed by the other CA's intermediate.
+    rc, out = play("playbooks/edge.yml", {"tls_ca_dir": str(other), "tls_ca_trust_file": ""})
+    assert rc != 0 and 'TLS certificate "internal" of tls-edge was signed by another own CA' in flat(out), out[-3000:]
+    assert (file_serial("internal"), sets("internal"), host.file(trust).content) == before
+    assert signed_by(CA_DIR) and not signed_by(other)
+    # The deliberate move: reissued from the other CA and its root trusted; then back again.
+    for ca_dir in (other, CA_DIR):
+        rc, out = play("playbooks/edge.yml", {"tls_ca_dir": str(ca_dir), "tls_ca_adopt_foreign_certificates": True})
+        assert rc == 0, out[-3000:]
+        assert signed_by(ca_dir)
+        assert host.file(trust).content_string.strip() == (ca_dir / "root.pem").read_text().strip()
+    rc, out = play("playbooks/edge.yml")
+    assert rc == 0 and changed(out) == 0, out[-3000:]
+
+
 def test_a_second_rotation_while_one_runs_stops_and_a_stale_lock_is_taken_over():
     host = get(EDGE)
     lock = "%s/internal/rotation.lock" % TLS

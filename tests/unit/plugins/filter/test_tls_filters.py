@@ -11,7 +11,8 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.aiquiz.ops.plugins.filter.tls import (
-    FilterModule, tls_certificate_errors, tls_certificates_normalised, tls_report, tls_rotation_reasons, tls_summary)
+    FilterModule, tls_certificate_errors, tls_certificates_normalised, tls_reader_errors, tls_report,
+    tls_rotation_reasons, tls_summary)
 
 UNITS = ['nginx', 'haproxy', 'postgresql', 'redis', 'rabbitmq']
 WEB = 'certificate "web" (tls_certificates[0])'
@@ -33,7 +34,7 @@ def errors(certs, **options):
 
 def test_filters_are_registered():
     assert set(FilterModule().filters()) == {'tls_certificate_errors', 'tls_certificates_normalised',
-                                             'tls_rotation_reasons', 'tls_report', 'tls_summary'}
+                                             'tls_rotation_reasons', 'tls_report', 'tls_summary', 'tls_reader_errors'}
 
 
 @pytest.mark.parametrize('certs', [
@@ -290,6 +291,32 @@ def test_private_key_missing():
     assert reasons(info(), key_exists=False) == ['private key missing']
 
 
+OUR_CA = '1B:51:75:CC:87:80:D8:14:12:67:83:09:78:1C:55:74:75:B1:23:3D'
+OTHER_CA = '61:A7:0C:AA:B9:0D:E8:5A:99:50:8E:F0:5F:96:68:70:B5:90:0C:66'
+
+
+def test_a_certificate_another_own_ca_signed_is_named_with_both_key_ids():
+    assert reasons(info(authority_key_identifier=OUR_CA), own_ca_key_id=OUR_CA) == []
+    # Same identifier, other spelling.
+    assert reasons(info(authority_key_identifier=OUR_CA.lower().replace(':', '')), own_ca_key_id=OUR_CA) == []
+    assert reasons(info(authority_key_identifier=OTHER_CA), own_ca_key_id=OUR_CA) == [
+        'signed by another own CA (authority key id %s; the own CA in tls_ca_dir is %s)' % (OTHER_CA, OUR_CA)]
+
+
+@pytest.mark.parametrize('current, cert, key_id', [
+    (info(authority_key_identifier=OTHER_CA), CERT, ''),        # the own CA's key id unknown (check mode, no CA yet)
+    (info(), CERT, OUR_CA),                                      # a certificate without the extension
+    (info(authority_key_identifier=OTHER_CA, issuer={'commonName': 'R3'}), dict(CERT, issuer='acme'), OUR_CA),
+])
+def test_the_signer_is_compared_only_for_own_ca_certificates_with_both_ids(current, cert, key_id):
+    assert reasons(current, cert, own_ca_key_id=key_id) == []
+
+
+def test_an_issuer_with_another_name_is_issuer_changed_only():
+    assert reasons(info(issuer={'commonName': INT_CN}, authority_key_identifier=OTHER_CA), own_ca_key_id=OUR_CA) == [
+        'issuer changed']
+
+
 def test_every_reason_in_order():
     current = info(valid_at={'renew': False}, subject_alt_name=[], public_key_type='RSA', issuer={'commonName': 'x'})
     assert reasons(current, force=True, key_exists=False) == [
@@ -401,3 +428,54 @@ def test_summary_of_nothing(hosts, hostvars):
 def test_summary_report_not_a_dictionary():
     with pytest.raises(AnsibleFilterError, match='the tls_report of a is not a dictionary'):
         tls_summary(['a'], {'a': {'tls_report': 'rotated'}})
+
+
+# --- tls_reader_errors (the readers entry point) ---------------------------
+
+REDIS = {'user': 'redis', 'certificate': 'redis', 'variable': 'redis_tls_certificate',
+         'files': ['/etc/aiquiz/tls/redis/fullchain.pem', '/etc/aiquiz/tls/redis/privkey.pem']}
+SNAKEOIL = {'user': 'postgres', 'certificate': '', 'variable': 'postgresql_tls_cert_file or postgresql_tls_key_file',
+            'files': ['/etc/ssl/certs/ssl-cert-snakeoil.pem', '/etc/ssl/private/absent.key'],
+            'hint': 'Or give the key owner postgres and mode 0600.'}
+
+
+def test_readers_that_read_everything_or_were_skipped_give_no_message():
+    results = [{'rc': 0, 'stdout': '', '__tls_reader': REDIS}, {'skipped': True, '__tls_reader': SNAKEOIL}]
+    assert tls_reader_errors(results, 'data1') == []
+
+
+def test_an_unreadable_file_names_host_variable_files_user_and_the_fix():
+    results = [{'rc': 1, 'stdout': '/etc/aiquiz/tls/redis/privkey.pem\n', '__tls_reader': REDIS},
+               {'rc': 0, 'stdout': '', '__tls_reader': SNAKEOIL}]
+    assert tls_reader_errors(results, 'data1') == [
+        'data1: redis_tls_certificate (/etc/aiquiz/tls/redis/privkey.pem) are missing or not readable by redis: '
+        'nothing else was changed. Declare the certificate redis (redis_tls_certificate) in tls_certificates with '
+        'a group redis is in and mode 0640.']
+
+
+def test_files_given_by_path_name_the_path_variables_and_the_hint():
+    results = [{'rc': 1, 'stdout': '/etc/ssl/private/absent.key', '__tls_reader': SNAKEOIL}]
+    assert tls_reader_errors(results, 'db1') == [
+        'db1: postgresql_tls_cert_file or postgresql_tls_key_file (/etc/ssl/private/absent.key) are missing or not '
+        'readable by postgres: nothing else was changed. Give them a group postgres is in and mode 0640, or fix '
+        'postgresql_tls_cert_file or postgresql_tls_key_file. Or give the key owner postgres and mode 0600.']
+
+
+def test_a_check_that_could_not_run_says_why_and_lists_every_file():
+    results = [{'rc': 127, 'stdout': '', 'stderr': 'runuser: user redis does not exist', '__tls_reader': REDIS}]
+    (message,) = tls_reader_errors(results, 'data1')
+    assert ('(/etc/aiquiz/tls/redis/fullchain.pem, /etc/aiquiz/tls/redis/privkey.pem) could not be checked as '
+            'redis (rc 127: runuser: user redis does not exist)') in message
+
+
+def test_a_certificate_a_check_mode_run_would_issue_is_let_through():
+    results = [{'rc': 1, 'stdout': '/etc/aiquiz/tls/redis/privkey.pem', '__tls_reader': REDIS},
+               {'rc': 1, 'stdout': '/etc/ssl/private/absent.key', '__tls_reader': SNAKEOIL}]
+    (message,) = tls_reader_errors(results, 'data1', ['redis'])
+    assert message.startswith('data1: postgresql_tls_cert_file or postgresql_tls_key_file')
+
+
+def test_reader_errors_refuse_what_is_not_a_result_list():
+    with pytest.raises(AnsibleFilterError, match='tls_reader_errors: expected the results'):
+        tls_reader_errors({'results': []}, 'data1')
+    assert FilterModule().filters()['tls_reader_errors'] is tls_reader_errors
