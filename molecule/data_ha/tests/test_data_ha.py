@@ -10,6 +10,7 @@ has rejoined. Traffic goes only to the scenario's own containers.
 
 import json
 import pathlib
+import secrets
 import socket
 import ssl
 import subprocess
@@ -276,6 +277,43 @@ def test_erlang_distribution_listens_on_the_private_address_only(addresses):
         for port in ("4369", "25672"):
             bound = {local.rsplit(":", 1)[0] for local in locals_ if local.rsplit(":", 1)[1] == port}
             assert bound and bound <= {ip, "127.0.0.1"}, (host, port, bound)
+
+
+# Ping a node, then ask it to run a function: what any Erlang node that completes the handshake may do.
+ERL_PROBE = ("R = net_adm:ping('%s'), Q = (catch rpc:call('%s', os, getpid, [], 5000)), "
+             "io:format(\"~p ~p~n\", [R, Q]), halt().")
+
+
+def erl_probe(host, node, user, home, cookie=None):
+    """An Erlang node started on host as user (its home: home) that connects to node: 'pong ...' when the node
+    took it in, 'pang {badrpc,nodedown}' when it refused the handshake."""
+    args = ["exec", "-u", user, "-e", "HOME=" + home, host, "erl", "-noshell", "-sname", "probe" + secrets.token_hex(4)]
+    if cookie:
+        args += ["-setcookie", cookie]
+    return docker(*args, "-eval", ERL_PROBE % (node, node), timeout=90).strip()
+
+
+def test_erlang_distribution_takes_no_orders_without_the_cluster_cookie():
+    """Any node that completes the distribution handshake may run anything as rabbitmq (rpc:call). A process on a
+    member host that cannot read the cookie (every local user but rabbitmq and root), with a guessed cookie or
+    none, asks each node to run a function: each refuses the handshake. The same probe with the cluster's cookie
+    (root, reading the file) gets in: the refusals are the nodes', not a broken probe."""
+    attacker = HOSTS[0]
+    for host in HOSTS:
+        assert docker("exec", host, "stat", "-c", "%U %a", "/var/lib/rabbitmq/.erlang.cookie").split() == [
+            "rabbitmq", "400"], host
+        read = subprocess.run(["docker", "exec", "-u", "nobody", host, "cat", "/var/lib/rabbitmq/.erlang.cookie"],
+                              capture_output=True, text=True, timeout=60, check=False)
+        assert read.returncode != 0 and not read.stdout, host
+    taken = {}
+    for host in HOSTS:
+        for cookie in ("guessed-" + secrets.token_hex(8), None):
+            answer = erl_probe(attacker, NODES[host], "nobody", "/tmp", cookie)
+            if not answer.startswith("pang {badrpc,nodedown}"):
+                taken[(host, "guessed cookie" if cookie else "own cookie")] = answer
+    assert not taken, taken
+    control = erl_probe(attacker, NODES[HOSTS[1]], "root", "/var/lib/rabbitmq")
+    assert control.startswith("pong "), control
 
 
 def test_definitions_export_holds_the_quorum_queue_and_imports_again():
