@@ -86,8 +86,9 @@ def test_services_enabled_and_running(mon, app):
         assert mon.service(unit).is_enabled, unit
         assert mon.service(unit).is_running, unit
     assert mon.service("systemd-journal-remote.service").is_running
-    assert app.service("systemd-journal-upload.service").is_enabled
-    assert app.service("systemd-journal-upload.service").is_running
+    for sender in (app, get("logging-trixie")):
+        assert sender.service("systemd-journal-upload.service").is_enabled
+        assert sender.service("systemd-journal-upload.service").is_running
 
 
 def test_receiver_listens_on_private_address_only(mon, receiver_address):
@@ -107,6 +108,7 @@ def test_receiver_listens_on_private_address_only(mon, receiver_address):
     ("logging-mon", "journal-remote", "stunnel4"),
     ("logging-mon", "journal-upload", "systemd-journal-upload"),
     ("logging-app", "journal-upload", "systemd-journal-upload"),
+    ("logging-trixie", "journal-upload", "systemd-journal-upload"),
 ])
 def test_private_keys_readable_by_the_service_only(host_name, certificate, group):
     host = get(host_name)
@@ -140,10 +142,12 @@ def test_receiver_refuses_a_certificate_of_another_ca(app, receiver_address):
     assert "refused" in out, out
 
 
-def test_marker_arrives_and_is_found_by_the_search_command(app, mon):
+@pytest.mark.parametrize("sender", ["logging-app", "logging-trixie"])
+def test_marker_arrives_and_is_found_by_the_search_command(sender, mon):
+    """From a Debian 12 and a Debian 13 sender (another systemd's journal-upload)."""
     marker = str(uuid.uuid4())
-    app.run_test("logger -t aiquiz-marker %s", marker)
-    assert wait_count(mon, "logging-app", marker, 1, 30) == 1
+    get(sender).run_test("logger -t aiquiz-marker %s", marker)
+    assert wait_count(mon, sender, marker, 1, 30) == 1
 
 
 def test_receiver_own_journal_arrives(mon):
