@@ -1,6 +1,7 @@
 """Behaviour of the logging role (playbooks/logging.yml): logging-mon receives
 (stunnel with the own CA's client certificates in front of systemd-journal-remote)
-and uploads its own journal; logging-app uploads its journal.
+and uploads its own journal; logging-app (Debian 12) and logging-trixie (Debian 13)
+upload theirs.
 
 Every connection goes to the scenario's own containers.
 """
