@@ -5,8 +5,10 @@ test asks them from mon1, as Prometheus does (the own CA's root, the password fr
 password files, so that no password is ever on a command line)."""
 
 import json
+import ssl
 import time
 import urllib.parse
+import urllib.request
 
 from helpers import LAB_HOSTS, ROOT, lab_exec
 
@@ -112,3 +114,24 @@ def test_every_host_journal_reaches_mon1_over_mutual_tls(golive):
         return seen if all(seen.values()) else None
     seen = wait_for(found, timeout=120, step=3)
     assert seen == {host: 1 for host in LAB_HOSTS}, seen
+
+
+def test_the_edges_access_log_reaches_mon1(golive):
+    """A request through the edge (127.0.0.1:8443) with a marker in its query: its JSON access log line is
+    found once on mon1 among edge1's journal (tag aiquiz_edge), with the status the client got."""
+    marker = "aiquiz-e2e-edge-%d" % time.time_ns()
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # the log line is under test here, not the chain
+    req = urllib.request.Request("https://127.0.0.1:8443/version?probe=" + marker, headers={"Host": "quiz.aiquiz.lab"})
+    with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
+        status = resp.status
+
+    def found():
+        out = lab_exec("mon1", "journalctl", "-D", "/var/log/journal/remote", "_HOSTNAME=edge1", "-t", "aiquiz_edge",
+                       "-o", "cat", "--no-pager").stdout
+        return [line for line in out.splitlines() if marker in line] or None
+    lines = wait_for(found, timeout=120, step=3)
+    assert lines and len(lines) == 1, lines
+    entry = json.loads(lines[0])
+    assert entry["status"] == status and "/version?probe=" + marker in entry["request"], entry

@@ -14,6 +14,7 @@ import json
 import os
 import pathlib
 import re
+import time
 import uuid
 
 import pytest
@@ -352,6 +353,28 @@ def test_access_log_is_one_json_object_per_request(name):
     assert entry["service"] == "api"
     assert re.fullmatch(r"[0-9a-f]{32}", entry["request_id"])
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", entry["time"])
+
+
+@pytest.mark.parametrize("name", HOSTS)
+def test_access_log_lines_also_reach_the_journal(name):
+    """edge_access_log_journal: the same JSON line in the journal under the tag aiquiz_edge, which the logging
+    role ships to the monitoring host; also for a request no server name matches (port 80's 421 server)."""
+    host = get(name)
+    for path, status in (("/api/?probe=%s" % uuid.uuid4().hex, 200), ("/?probe=%s" % uuid.uuid4().hex, 421)):
+        probe = path.split("=", 1)[1]
+        got = fetch(name, "http://unknown.example" + path, resolve="unknown.example")[0] if status == 421 \
+            else request(name, path)[0]
+        assert got == status, (path, got)
+        deadline = time.monotonic() + 10
+        line = ""
+        while not line and time.monotonic() < deadline:
+            line = host.run("journalctl -t aiquiz_edge -o cat --no-pager --since -5min | grep -F %s | tail -n 1",
+                            probe).stdout.strip()
+            time.sleep(0.5)
+        assert line, path
+        entry = json.loads(line)
+        assert entry["status"] == status and probe in entry["request"], entry
+        assert entry == json.loads(host.check_output("grep -F %s %s | tail -n 1", probe, ACCESS_LOG))
 
 
 @pytest.mark.parametrize("name", HOSTS)
