@@ -11,7 +11,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def ansible_playbook(playbook, extra_vars=None, limit=None, check=False, tags=None, inventory=None, timeout=600,
-                     verbosity=0):
+                     verbosity=0, diff=False):
     """(rc, stdout + stderr) of ansible-playbook on the scenario's inventory.
 
     inventory defaults to the whole inventory directory Molecule wrote, so
@@ -25,6 +25,8 @@ def ansible_playbook(playbook, extra_vars=None, limit=None, check=False, tags=No
         cmd += ["-e", json.dumps(extra_vars)]
     if check:
         cmd.append("--check")
+    if diff:
+        cmd.append("--diff")
     if tags:
         cmd += ["--tags", tags]
     if verbosity:

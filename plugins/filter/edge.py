@@ -36,9 +36,11 @@ WORDS = ('edge_proxy_connect_timeout', 'edge_proxy_send_timeout', 'edge_proxy_re
          'edge_upstream_dir', 'edge_tls_bootstrap_dir')
 PATHS = ('edge_access_log', 'edge_acme_webroot', 'edge_upstream_dir', 'edge_tls_bootstrap_dir')
 HEADERS = ('edge_content_security_policy', 'edge_referrer_policy')
+STATUS_LISTEN_RE = re.compile(r'(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<v4>[0-9.]+)):(?P<port>[0-9]{1,5})')
 ADDRESS_LISTS = ('edge_rate_limit_exempt', 'edge_trusted_proxies')
 REQUIRED = (('edge_server_names', 'edge_tls_certificate', 'edge_tls_certificate_key', 'edge_upstreams',
              'edge_upstream_zone_size', 'edge_routes', 'edge_rate_limit', 'edge_rate_limit_burst', 'edge_tls_curves',
+             'edge_status_listen',
              'edge_proxy_next_upstream_tries', 'edge_hsts_max_age', 'edge_hsts_include_subdomains',
              'edge_hsts_preload', 'edge_tls_bootstrap_valid_days') + ADDRESS_LISTS + HEADERS + WORDS)
 
@@ -71,6 +73,21 @@ def edge_route_service(route):
         raise AnsibleFilterError('edge_route_service: the route has no upstream: %r' % (route,))
     prefix, _sep, rest = upstream.partition('_')
     return (rest or prefix).lower()
+
+
+def _status_listen_error(value):
+    """Why edge_status_listen cannot be used, or None: it must be empty or a loopback
+    address and port, so that nginx's counters never leave the host."""
+    if value in (None, ''):
+        return None
+    match = STATUS_LISTEN_RE.fullmatch(value) if isinstance(value, str) else None
+    address = _netnames.ip_address(match.group('v6') or match.group('v4')) if match else None
+    if address is None or not 0 < int(match.group('port')) < 65536:
+        return 'edge_status_listen: "%s" must be a loopback address and port (127.0.0.1:8079, [::1]:8079) or ""' % (value,)
+    if not address.is_loopback:
+        return ('edge_status_listen: "%s" is not a loopback address; nginx\'s counters stay on the host (the nginx'
+                ' exporter beside it serves them to the monitoring hosts)' % (value,))
+    return None
 
 
 def _at_least(errors, variables, name, minimum, what):
@@ -162,6 +179,9 @@ def edge_variable_errors(variables):
     for var in PATHS:
         if not str(v[var]).startswith('/'):
             errors.append('%s: "%s" is not an absolute path' % (var, v[var]))
+    status_error = _status_listen_error(v['edge_status_listen'])
+    if status_error:
+        errors.append(status_error)
     return errors
 
 

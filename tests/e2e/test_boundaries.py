@@ -133,7 +133,7 @@ def test_no_secret_in_any_process_table_during_backup_and_restore(golive):
 # Boundary 11: what the monitoring host reads. Each exporter's port, from the
 # host that must get in (mon1) and from lab hosts that must not.
 MONITORING_PORTS = {("app2", 9100): "/metrics", ("data1", 9187): "/metrics", ("data1", 9121): "/metrics",
-                    ("data1", 15692): "/metrics", ("edge1", 3903): "/metrics"}
+                    ("data1", 15692): "/metrics", ("edge1", 3903): "/metrics", ("edge1", 9113): "/metrics"}
 # Prometheus and Alertmanager on mon1: HTTPS with the own CA and basic auth
 # (password files readable by root on mon1, so none goes on a command line).
 WEB_GET = ("import base64,ssl,sys,urllib.request,urllib.error\n"

@@ -378,6 +378,23 @@ def test_access_log_lines_also_reach_the_journal(name):
 
 
 @pytest.mark.parametrize("name", HOSTS)
+def test_connection_counters_answer_on_loopback_only_and_are_not_logged(name):
+    """edge_status_listen: stub_status for the nginx exporter on 127.0.0.1:8079, nothing else
+    there, not reachable from the other edge host, and no line in the access log."""
+    host = get(name)
+    assert host.socket("tcp://127.0.0.1:8079").is_listening
+    assert not host.socket("tcp://0.0.0.0:8079").is_listening
+    assert not host.socket("tcp://:::8079").is_listening
+    before = host.check_output("wc -l < %s", ACCESS_LOG)
+    status = host.check_output("curl -s http://127.0.0.1:8079/stub_status")
+    assert status.startswith("Active connections:") and "server accepts handled requests" in status
+    assert host.check_output("curl -s -o /dev/null -w '%%{http_code}' http://127.0.0.1:8079/stub_status/x") == "404"
+    assert host.check_output("wc -l < %s", ACCESS_LOG) == before
+    address = host.check_output("hostname -I").split()[0]
+    assert get(peer(name)).run("curl -s -m 3 http://%s:8079/stub_status", address).rc != 0
+
+
+@pytest.mark.parametrize("name", HOSTS)
 def test_rate_limit_answers_429_beyond_the_burst_except_for_exempt_clients(name):
     # 5r/s with a burst of 10 (molecule.yml): 30 requests in a row from
     # 127.0.0.1 pass the burst, then get 429.

@@ -29,7 +29,8 @@ MONITORING_VARS = yaml.safe_load((ROOT / "molecule" / "monitoring" / "molecule.y
     "provisioner"]["inventory"]["group_vars"]["monitoring"]
 # Every password of the scenario, never to be seen on a host's journal or in an output.
 PASSWORDS = [user["password"] for key in ("prometheus_web_users", "alertmanager_web_users")
-             for user in MONITORING_VARS[key]]
+             for user in MONITORING_VARS[key]] + [MONITORING_VARS["alertmanager_smtp"]["password"]]
+MAILED = "/var/lib/molecule-mail/mails.jsonl"
 WEB_CA = "/etc/aiquiz/tls/monitoring-web/ca.pem"
 # The files the role writes for Prometheus: the tests read a password on the host from
 # them, so that no password is ever on a command line (and thus in the journal).
@@ -211,6 +212,7 @@ def test_targets_come_from_the_inventory_and_are_all_up(mon, data):
     assert by_job == sorted([
         ("alertmanager", "monitoring-mon", "https://%s:9093/metrics" % mon_ip),
         ("mtail", "monitoring-app", "http://%s:3903/metrics" % app_ip),
+        ("nginx", "monitoring-app", "http://%s:9113/metrics" % app_ip),
         ("node", "monitoring-app", "http://%s:9100/metrics" % app_ip),
         ("node", "monitoring-data", "http://%s:9100/metrics" % data_ip),
         ("node", "monitoring-mon", "http://%s:9100/metrics" % mon_ip),
@@ -257,6 +259,52 @@ def test_mtail_listens_on_the_private_address_only():
     assert not app.socket("tcp://:::3903").is_listening
     # It reads nginx's log as user mtail, through the adm group.
     assert "adm" in app.user("mtail").groups
+
+
+def prom_value(mon, query):
+    """The value of a query of one series, or None while it has none."""
+    result = prom(mon, "/api/v1/query?query=" + urllib.parse.quote(query))["data"]["result"]
+    return result[0]["value"][1] if result else None
+
+
+def test_nginx_exporter_reads_stub_status_on_loopback_and_answers_the_monitoring_host_alone(mon, data):
+    app = get("monitoring-app")
+    assert app.service("prometheus-nginx-exporter").is_running
+    assert app.service("prometheus-nginx-exporter").is_enabled
+    assert app.socket("tcp://%s:9113" % address(app)).is_listening
+    assert not app.socket("tcp://0.0.0.0:9113").is_listening
+    # nginx's counters are on loopback only (edge_status_listen).
+    assert app.socket("tcp://127.0.0.1:8079").is_listening
+    assert not app.socket("tcp://0.0.0.0:8079").is_listening
+    assert "Active connections" in app.check_output("curl -s http://127.0.0.1:8079/stub_status")
+    assert app.check_output("curl -s -o /dev/null -w '%%{http_code}' http://127.0.0.1:8079/") == "404"
+    assert mon.check_output("python3 -c %s %s %s", CONNECT, address(app), "9113") == "open"
+    assert data.check_output("python3 -c %s %s %s", CONNECT, address(app), "9113").startswith("closed")
+    assert mon.check_output("python3 -c %s %s %s", CONNECT, address(app), "8079").startswith("closed")
+    assert wait_for(lambda: prom_value(mon, 'nginx_up{instance="monitoring-app"}') == "1", timeout=60)
+    assert float(prom_value(mon, 'nginx_connections_accepted{instance="monitoring-app"}')) > 0
+
+
+def test_stopped_nginx_is_seen_by_its_exporter_and_raises_edge_nginx_down(mon):
+    """nginx stopped on the edge: nginx_up drops to 0 in Prometheus and EdgeNginxDown goes
+    pending (it fires after a minute); started again, nginx_up is 1 and the alert is gone."""
+    app = get("monitoring-app")
+    pid = app.check_output("systemctl show -p MainPID --value prometheus-nginx-exporter")
+    app.run_expect([0], "systemctl stop nginx")
+    try:
+        assert wait_for(lambda: prom_value(mon, 'nginx_up{instance="monitoring-app"}') == "0", timeout=60)
+
+        def pending():
+            return [a for a in prom(mon, "/api/v1/alerts")["data"]["alerts"]
+                    if a["labels"]["alertname"] == "EdgeNginxDown" and a["labels"]["instance"] == "monitoring-app"]
+        alerts = wait_for(pending, timeout=60)
+        assert alerts and alerts[0]["labels"]["severity"] == "critical"
+        assert alerts[0]["labels"]["service"] == "edge"
+    finally:
+        app.run_expect([0], "systemctl start nginx")
+    assert wait_for(lambda: prom_value(mon, 'nginx_up{instance="monitoring-app"}') == "1", timeout=60)
+    # The exporter kept running through the outage.
+    assert app.check_output("systemctl show -p MainPID --value prometheus-nginx-exporter") == pid
 
 
 # Requests through the edge, from the edge host's loopback: by Host (the
@@ -412,6 +460,50 @@ def test_alert_reaches_the_webhook_of_its_route(mon, labels, receiver):
     assert posts, recorded(mon)
     assert {post["path"] for post in posts} == {receiver}
     assert posts[0]["body"]["status"] == "firing"
+
+
+def mailed(mon):
+    if not mon.file(MAILED).exists:
+        return []
+    return [json.loads(line) for line in mon.file(MAILED).content_string.splitlines() if line]
+
+
+def test_critical_alert_is_also_mailed_through_the_relay_with_auth(mon):
+    """The oncall receiver mails as well as posts: the relay (prepare.yml) demands AUTH, so a
+    mail that arrives proves Alertmanager logged in with alertmanager_smtp's user."""
+    name = "MoleculeMail%d" % int(time.time() * 1000)
+    alert = {"alertname": name, "severity": "critical", "service": "api", "instance": "monitoring-data"}
+    assert web(mon, 9093, "/api/v2/alerts", "POST", json.dumps([{"labels": alert}]))[0] == "200"
+
+    def delivered():
+        return [mail for mail in mailed(mon) if name in mail["data"]]
+    mails = wait_for(delivered, timeout=60)
+    assert mails, mailed(mon)
+    assert mails[0]["user"] == "alerts"
+    assert mails[0]["from"] == "alertmanager@molecule.test" and mails[0]["to"] == ["oncall@molecule.test"]
+    assert "[FIRING:1]" in mails[0]["data"]
+    # A warning goes to the team receiver, which has no address: no mail.
+    warning = dict(alert, alertname=name + "Warning", severity="warning")
+    assert web(mon, 9093, "/api/v2/alerts", "POST", json.dumps([{"labels": warning}]))[0] == "200"
+    assert wait_for(lambda: [p for p in recorded(mon) if warning["alertname"] in json.dumps(p)], timeout=60)
+    assert not [mail for mail in mailed(mon) if warning["alertname"] in mail["data"]]
+
+
+def test_mail_password_stays_in_the_private_config_and_out_of_diff_and_output(mon):
+    config = mon.file("/etc/prometheus/alertmanager.yml")
+    assert (config.user, config.group, config.mode) == ("root", "prometheus", 0o640)
+    assert MONITORING_VARS["alertmanager_smtp"]["password"] in config.content_string
+    rotated = "molecule-smtp-rotated-%d" % time.time()
+    smtp = dict(MONITORING_VARS["alertmanager_smtp"], password=rotated)
+    rc, out = ansible_playbook(CONVERGE, extra_vars={"alertmanager_smtp": smtp}, limit="monitoring-mon",
+                               tags="alertmanager_configure", check=True, diff=True, verbosity=2)
+    assert rc == 0, out
+    assert "Write the configuration (routes, receivers, inhibition)" in out
+    assert "changed: [monitoring-mon]" in out
+    assert not any(password in out for password in PASSWORDS + [rotated])
+    assert MONITORING_VARS["alertmanager_smtp"]["password"] in mon.file("/etc/prometheus/alertmanager.yml").content_string
+    journal = mon.check_output("journalctl -u prometheus-alertmanager --no-pager -o cat")
+    assert not any(password in journal for password in PASSWORDS + [rotated])
 
 
 def test_host_down_mutes_the_other_alerts_of_its_host(mon):

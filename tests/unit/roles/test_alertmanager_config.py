@@ -14,6 +14,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 
+import yaml
+
 import pytest
 
 from conftest import ROOT, run_local_play
@@ -83,3 +85,61 @@ def test_every_route_receiver_is_defined(tmp_path):
         'alertmanager_routes': [{'receiver': 'pager', 'matchers': ['severity="critical"']}]})
     assert rc != 0
     assert 'alertmanager_receivers: pager' in output
+
+
+SMTP = {'smarthost': 'mail.example.test:587', 'from': 'alerts@example.test', 'username': 'alerts',
+        'password': 'unit-smtp-password-must-stay-hidden'}
+
+
+def test_mail_receiver_renders_a_config_amtool_accepts(tmp_path):
+    out = str(tmp_path / 'alertmanager.yml')
+    receivers = [{'name': 'oncall', 'webhook_urls': [], 'email_to': ['oncall@example.test', 'duty@example.test']},
+                 {'name': 'team', 'webhook_urls': []}, {'name': 'security', 'webhook_urls': []}]
+    rc, output = run_local_play(tmp_path, PLAY % {'root': ROOT},
+                                {'out': out, 'alertmanager_receivers': receivers, 'alertmanager_smtp': SMTP})
+    assert rc == 0, output
+    proc = subprocess.run([amtool(), 'check-config', out], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    config = yaml.safe_load(open(out, encoding='utf-8'))
+    assert config['global'] == {'smtp_smarthost': 'mail.example.test:587', 'smtp_from': 'alerts@example.test',
+                                'smtp_auth_username': 'alerts', 'smtp_auth_password': SMTP['password'],
+                                'smtp_require_tls': True}
+    oncall = [r for r in config['receivers'] if r['name'] == 'oncall'][0]
+    assert oncall['email_configs'] == [{'to': 'oncall@example.test', 'send_resolved': True},
+                                       {'to': 'duty@example.test', 'send_resolved': True}]
+    assert 'email_configs' not in [r for r in config['receivers'] if r['name'] == 'team'][0]
+    # The template never shows the password anywhere but its one key.
+    assert SMTP['password'] not in output
+
+
+@pytest.mark.parametrize('smtp, message', [
+    ({}, 'alertmanager_smtp must name a smarthost and a from address, since receivers oncall have email_to'),
+    ({'smarthost': 'mail.example.test', 'from': 'a@example.test'},
+     'alertmanager_smtp.smarthost "mail.example.test" must be host:port'),
+    ({'smarthost': '[2001:db8::25]:25', 'from': 'a@example.test', 'username': 'alerts'},
+     'alertmanager_smtp.password is needed with alertmanager_smtp.username'),
+])
+def test_mail_receiver_without_a_working_relay_is_refused(tmp_path, smtp, message):
+    play = PLAY.replace('  tasks:\n', '  tasks:\n'
+                        '    - name: Preflight\n'
+                        '      ansible.builtin.include_tasks: %s/roles/alertmanager/tasks/preflight.yml\n' % ROOT)
+    rc, output = run_local_play(tmp_path, play % {'root': ROOT}, {
+        'out': str(tmp_path / 'a.yml'), 'alertmanager_listen_address': '127.0.0.1', 'alertmanager_smtp': smtp,
+        'alertmanager_receivers': [{'name': 'oncall', 'email_to': ['oncall@example.test']},
+                                   {'name': 'team'}, {'name': 'security'}]})
+    assert rc != 0
+    assert message in ' '.join(output.split())
+    assert not (tmp_path / 'a.yml').exists()
+
+
+def test_mail_relay_with_password_and_ipv6_passes_preflight(tmp_path):
+    play = PLAY.replace('  tasks:\n', '  tasks:\n'
+                        '    - name: Preflight\n'
+                        '      ansible.builtin.include_tasks: %s/roles/alertmanager/tasks/preflight.yml\n' % ROOT)
+    rc, output = run_local_play(tmp_path, play % {'root': ROOT}, {
+        'out': str(tmp_path / 'a.yml'), 'alertmanager_listen_address': '127.0.0.1',
+        'alertmanager_smtp': dict(SMTP, smarthost='[2001:db8::25]:587'),
+        'alertmanager_receivers': [{'name': 'oncall', 'email_to': ['oncall@example.test']},
+                                   {'name': 'team'}, {'name': 'security'}]})
+    assert rc == 0, output
+    assert SMTP['password'] not in output

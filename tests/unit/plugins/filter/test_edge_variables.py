@@ -47,6 +47,7 @@ ACCEPTED = [
     # Extra vars arrive as text; the argument spec has checked that they are numbers.
     # was: a template error (text compared with 0).
     {'edge_rate_limit_burst': '5', 'edge_proxy_next_upstream_tries': '2', 'edge_hsts_max_age': '63072000'},
+    {'edge_status_listen': ''}, {'edge_status_listen': '127.0.0.2:9000'}, {'edge_status_listen': '[::1]:8079'},
 ]
 
 # Overrides of the defaults, and the errors they give, in order.
@@ -134,6 +135,20 @@ REFUSED = [
     ({'edge_access_log': 'a log'}, [
         'edge_access_log: "a log" must be one nginx value (no spaces, quotes, ";", "{", "}", "$" or "#")',
         'edge_access_log: "a log" is not an absolute path']),
+    # nginx's counters stay on the host.
+    ({'edge_status_listen': '0.0.0.0:8079'}, [
+        'edge_status_listen: "0.0.0.0:8079" is not a loopback address; nginx\'s counters stay on the host (the nginx'
+        ' exporter beside it serves them to the monitoring hosts)']),
+    ({'edge_status_listen': '[2001:db8::1]:8079'}, [
+        'edge_status_listen: "[2001:db8::1]:8079" is not a loopback address; nginx\'s counters stay on the host (the'
+        ' nginx exporter beside it serves them to the monitoring hosts)']),
+    ({'edge_status_listen': '8079'}, [
+        'edge_status_listen: "8079" must be a loopback address and port (127.0.0.1:8079, [::1]:8079) or ""']),
+    ({'edge_status_listen': '127.0.0.1:70000'}, [
+        'edge_status_listen: "127.0.0.1:70000" must be a loopback address and port (127.0.0.1:8079, [::1]:8079) or ""']),
+    ({'edge_status_listen': 'localhost:8079; include /etc/shadow'}, [
+        'edge_status_listen: "localhost:8079; include /etc/shadow" must be a loopback address and port'
+        ' (127.0.0.1:8079, [::1]:8079) or ""']),
     # was: accepted ("$" of the regexes matched before a final newline).
     ({'edge_routes': [{'path': '/api/\n', 'upstream': 'quiz_api'}]}, [
         'edge_routes[0].path: "/api/\n" must start with "/" and hold no spaces, quotes, ";", "{", "}" or "$"']),
