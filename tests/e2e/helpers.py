@@ -132,3 +132,30 @@ def scan_host_logs(host, paths=("/var/log/audit/audit.log*", "/var/log/auth.log*
     proc = lab_exec(host, "python3", SAMPLER_DIR + "/sampler.py", "scan", SAMPLER_DIR + "/values", *paths)
     assert proc.returncode == 0, (host, proc.stderr)
     return json.loads(proc.stdout)
+
+
+# Prometheus and Alertmanager on mon1, behind TLS (own CA) and basic auth: asked from mon1 with
+# Prometheus' own password files, so that no password is ever on a command line.
+MONITORING_GET = ("import base64, ssl, sys, urllib.request\n"
+       "url, cafile, user, password_file = sys.argv[1:5]\n"
+       "req = urllib.request.Request(url)\n"
+       "req.add_header('Authorization', 'Basic ' + base64.b64encode((user + ':' + open(password_file).read())"
+       ".encode()).decode())\n"
+       "print(urllib.request.urlopen(req, timeout=10, context=ssl.create_default_context(cafile=cafile))"
+       ".read().decode())\n")
+# inventories/lab/group_vars/monitoring.yml: the certificate and the files the roles write.
+MONITORING_WEB_CA = "/etc/aiquiz/tls/monitoring-web/ca.pem"
+MONITORING_CREDENTIALS = {9090: ("prometheus", "/etc/prometheus/secrets/prometheus.password"),
+                          9093: ("prometheus", "/etc/prometheus/secrets/alertmanager.password")}
+
+
+def mon1_address():
+    return lab_exec("mon1", "hostname", "-I").stdout.split()[0]
+
+
+def monitoring_api(port, path):
+    """JSON of Prometheus (9090) or Alertmanager (9093) on mon1, asked from mon1 as Prometheus does."""
+    proc = lab_exec("mon1", "python3", "-c", MONITORING_GET, "https://%s:%d%s" % (mon1_address(), port, path),
+                    MONITORING_WEB_CA, *MONITORING_CREDENTIALS[port])
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)

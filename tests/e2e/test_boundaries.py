@@ -8,7 +8,7 @@ import re
 import sys
 import time
 
-from helpers import CANARIES, ROOT, CanarySampler, lab_exec, run_playbook, scan_host_logs
+from helpers import CANARIES, ROOT, CanarySampler, lab_exec, monitoring_api, run_playbook, scan_host_logs
 
 sys.path.insert(0, str(ROOT / "tests" / "bench"))
 from loadgen import LoadGenerator  # noqa: E402  pylint: disable=wrong-import-position,wrong-import-order
@@ -90,6 +90,16 @@ def test_deploy_under_load_loses_no_request_with_the_ports_closed(golive):
     summary = load.summary()
     assert summary["requests"] > 50 and summary["failed"] == 0, summary
     assert_only_edge_reaches(app_port_verdicts(sources=("mon1", "edge1")))
+    # Each app host's alerts were silenced on mon1's Alertmanager while it was deployed, and the
+    # silence lifted when it was done (compose_app_silence_alerts).
+    silences = [s for s in monitoring_api(9093, "/api/v2/silences")
+                if s["comment"].startswith("deploy of release 1.1.0 of quiz on ")]
+    assert sorted((s["comment"], s["status"]["state"]) for s in silences) == [
+        ("deploy of release 1.1.0 of quiz on app1", "expired"), ("deploy of release 1.1.0 of quiz on app2", "expired")]
+    for silence in silences:
+        host = silence["comment"].rsplit(" ", 1)[1]
+        assert sorted((m["name"], m["value"], m["isEqual"]) for m in silence["matchers"]) == [
+            ("alertname", "HostDown", False), ("instance", host, True)]
     # Back to go-live's release for the tests that follow.
     back = run_playbook("playbooks/rollback.yml", "-e", json.dumps({"compose_app_rollback_to": "1.0.0"}),
                         json_output=False)

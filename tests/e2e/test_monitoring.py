@@ -10,31 +10,7 @@ import time
 import urllib.parse
 import urllib.request
 
-from helpers import LAB_HOSTS, ROOT, lab_exec
-
-GET = ("import base64, ssl, sys, urllib.request\n"
-       "url, cafile, user, password_file = sys.argv[1:5]\n"
-       "req = urllib.request.Request(url)\n"
-       "req.add_header('Authorization', 'Basic ' + base64.b64encode((user + ':' + open(password_file).read())"
-       ".encode()).decode())\n"
-       "print(urllib.request.urlopen(req, timeout=10, context=ssl.create_default_context(cafile=cafile))"
-       ".read().decode())\n")
-# inventories/lab/group_vars/monitoring.yml: the certificate and the files the roles write.
-WEB_CA = "/etc/aiquiz/tls/monitoring-web/ca.pem"
-CREDENTIALS = {9090: ("prometheus", "/etc/prometheus/secrets/prometheus.password"),
-               9093: ("prometheus", "/etc/prometheus/secrets/alertmanager.password")}
-
-
-def mon1_address():
-    return lab_exec("mon1", "hostname", "-I").stdout.split()[0]
-
-
-def api(port, path):
-    proc = lab_exec("mon1", "python3", "-c", GET, "https://%s:%d%s" % (mon1_address(), port, path), WEB_CA,
-                    *CREDENTIALS[port])
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
-
+from helpers import LAB_HOSTS, ROOT, lab_exec, monitoring_api as api
 
 def query(expr):
     return api(9090, "/api/v1/query?query=" + urllib.parse.quote(expr))["data"]["result"]

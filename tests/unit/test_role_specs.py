@@ -92,20 +92,27 @@ def role_problems(role):
         problems.append('defaults/main.yml is not a mapping')
         defaults = {}
 
+    # A default belongs to main or to the entry point that reads it (tasks_from), and is
+    # documented there with the same value.
+    entry_options = {entry: ((spec or {}).get('options') or {}) for entry, spec in specs.items()}
     for name in sorted(defaults):
-        if name not in options:
-            problems.append('defaults/main.yml sets %s, which is not an option in argument_specs main' % name)
-    for name, spec in sorted(options.items()):
-        spec = spec or {}
-        if 'default' in spec:
-            if name not in defaults:
-                problems.append('argument_specs main option %s has default %r, but defaults/main.yml does not set it'
-                                % (name, spec['default']))
-            elif not same_value(spec['default'], defaults[name]):
-                problems.append('%s: argument_specs default %r != defaults/main.yml %r' % (name, spec['default'], defaults[name]))
-        elif name in defaults and not spec.get('required'):
-            problems.append('%s: defaults/main.yml sets it to %r, but argument_specs main has no default (and it is not required)'
-                            % (name, defaults[name]))
+        if not any(name in opts for opts in entry_options.values()):
+            problems.append('defaults/main.yml sets %s, which is not an option of any entry point in argument_specs'
+                            % name)
+    for entry, opts in sorted(entry_options.items()):
+        for name, spec in sorted(opts.items()):
+            spec = spec or {}
+            if 'default' in spec:
+                if name not in defaults:
+                    if entry == 'main':
+                        problems.append('argument_specs main option %s has default %r, but defaults/main.yml does'
+                                        ' not set it' % (name, spec['default']))
+                elif not same_value(spec['default'], defaults[name]):
+                    problems.append('%s: argument_specs %s default %r != defaults/main.yml %r'
+                                    % (name, entry, spec['default'], defaults[name]))
+            elif name in defaults and not spec.get('required') and entry == 'main':
+                problems.append('%s: defaults/main.yml sets it to %r, but argument_specs main has no default (and it'
+                                ' is not required)' % (name, defaults[name]))
 
     prefix = role + '_'
     for name in sorted(set(defaults) | set(options)):

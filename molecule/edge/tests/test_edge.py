@@ -388,7 +388,7 @@ def test_connection_counters_answer_on_loopback_only_and_are_not_logged(name):
     before = host.check_output("wc -l < %s", ACCESS_LOG)
     status = host.check_output("curl -s http://127.0.0.1:8079/stub_status")
     assert status.startswith("Active connections:") and "server accepts handled requests" in status
-    assert host.check_output("curl -s -o /dev/null -w '%%{http_code}' http://127.0.0.1:8079/stub_status/x") == "404"
+    assert host.check_output("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8079/stub_status/x") == "404"
     assert host.check_output("wc -l < %s", ACCESS_LOG) == before
     address = host.check_output("hostname -I").split()[0]
     assert get(peer(name)).run("curl -s -m 3 http://%s:8079/stub_status", address).rc != 0

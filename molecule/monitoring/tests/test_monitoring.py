@@ -277,7 +277,7 @@ def test_nginx_exporter_reads_stub_status_on_loopback_and_answers_the_monitoring
     assert app.socket("tcp://127.0.0.1:8079").is_listening
     assert not app.socket("tcp://0.0.0.0:8079").is_listening
     assert "Active connections" in app.check_output("curl -s http://127.0.0.1:8079/stub_status")
-    assert app.check_output("curl -s -o /dev/null -w '%%{http_code}' http://127.0.0.1:8079/") == "404"
+    assert app.check_output("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8079/") == "404"
     assert mon.check_output("python3 -c %s %s %s", CONNECT, address(app), "9113") == "open"
     assert data.check_output("python3 -c %s %s %s", CONNECT, address(app), "9113").startswith("closed")
     assert mon.check_output("python3 -c %s %s %s", CONNECT, address(app), "8079").startswith("closed")
@@ -521,6 +521,55 @@ def test_host_down_mutes_the_other_alerts_of_its_host(mon):
     time.sleep(5)
     assert not any(a["labels"].get("alertname") == other["alertname"]
                    for post in recorded(mon) for a in (post["body"] or {}).get("alerts", []))
+
+
+SILENCE = ROOT / "molecule" / "monitoring" / "silence.yml"
+
+
+def test_a_deploy_silence_mutes_the_host_but_not_host_down_and_is_lifted(mon):
+    """The silence entry point for monitoring-app (as compose_app runs it around a deploy): its alerts are
+    silenced except HostDown, a second run adds no silence, check mode adds none, and lifting it makes the
+    same alert active again; no password in the output."""
+    comment = "deploy of release 9.9.%d of quiz on monitoring-app" % int(time.time())
+    stamp = int(time.time() * 1000)
+    rc, out = ansible_playbook(SILENCE, extra_vars={"alertmanager_silence_comment": comment}, check=True)
+    assert rc == 0, out
+    assert not [s for s in api(mon, 9093, "/api/v2/silences") if s["comment"] == comment]
+
+    rc, out = ansible_playbook(SILENCE, extra_vars={"alertmanager_silence_comment": comment}, verbosity=2)
+    assert rc == 0, out
+    assert "changed=1" in out.split("PLAY RECAP")[-1]
+    assert not any(password in out for password in PASSWORDS)
+    made = [s for s in api(mon, 9093, "/api/v2/silences") if s["comment"] == comment]
+    assert len(made) == 1 and made[0]["status"]["state"] == "active" and made[0]["createdBy"] == "aiquiz.ops"
+    rc, out = ansible_playbook(SILENCE, extra_vars={"alertmanager_silence_comment": comment})
+    assert rc == 0 and "changed=0" in out.split("PLAY RECAP")[-1], out
+
+    ends = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 60))
+    muted = {"alertname": "MoleculeDeployNoise%d" % stamp, "severity": "critical", "service": "api",
+             "instance": "monitoring-app"}
+    down = {"alertname": "HostDown", "severity": "critical", "service": "host", "instance": "monitoring-app",
+            "molecule": str(stamp)}
+    assert web(mon, 9093, "/api/v2/alerts", "POST", json.dumps([{"labels": muted, "endsAt": ends}]))[0] == "200"
+
+    def status(labels):
+        alerts = api(mon, 9093, "/api/v2/alerts?filter=alertname%%3D%%22%s%%22" % labels["alertname"])
+        found = [a for a in alerts if a["labels"] == labels]
+        return found[0]["status"] if found else None
+    state = wait_for(lambda: status(muted) if (status(muted) or {}).get("silencedBy") else None, timeout=30)
+    assert state and state["state"] == "suppressed" and state["silencedBy"] == [made[0]["id"]]
+    assert web(mon, 9093, "/api/v2/alerts", "POST", json.dumps([{"labels": down, "endsAt": ends}]))[0] == "200"
+    assert wait_for(lambda: status(down), timeout=30)
+    assert status(down)["silencedBy"] == []
+
+    rc, out = ansible_playbook(SILENCE, extra_vars={"alertmanager_silence_comment": comment,
+                                                    "alertmanager_silence_state": "absent"})
+    assert rc == 0 and "changed=1" in out.split("PLAY RECAP")[-1], out
+    assert [s["status"]["state"] for s in api(mon, 9093, "/api/v2/silences") if s["comment"] == comment] == ["expired"]
+    assert wait_for(lambda: (status(muted) or {}).get("silencedBy") == [], timeout=30)
+    rc, out = ansible_playbook(SILENCE, extra_vars={"alertmanager_silence_comment": comment,
+                                                    "alertmanager_silence_state": "absent"})
+    assert rc == 0 and "changed=0" in out.split("PLAY RECAP")[-1], out
 
 
 def test_config_change_reloads_prometheus_without_restart(mon):
