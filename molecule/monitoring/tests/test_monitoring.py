@@ -11,6 +11,7 @@ Every request goes to the scenario's own containers, from the monitoring host.
 import json
 import os
 import pathlib
+import re
 import time
 import urllib.parse
 
@@ -382,6 +383,31 @@ def test_edge_requests_are_counted_by_service_and_code(mon):
           {"%s/%s" % key: (sent[key][2], after[key] - before.get(key, 0)) for key in sent})
 
 
+def test_api_latency_p99_is_computed_from_the_edge_buckets(mon):
+    """The latency buckets reach Prometheus cumulative (+Inf holds every API request counted), and
+    the recording rule the p99 alert reads has a value below 1 s: a static file answers fast."""
+    app = get("monitoring-app")
+    assert send(app, "https", "/api/ok", 5) == ["200"] * 5
+
+    def buckets():
+        query = 'aiquiz_edge_request_duration_seconds_bucket{instance="monitoring-app",service="api"}'
+        result = prom(mon, "/api/v1/query?query=" + urllib.parse.quote(query))["data"]["result"]
+        return {r["metric"]["le"]: float(r["value"][1]) for r in result} if len(result) == 12 else None
+    found = wait_for(buckets, timeout=60)
+    assert found, prom(mon, "/api/v1/query?query=aiquiz_edge_request_duration_seconds_bucket")
+    bounds = sorted(found, key=lambda le: float(le.replace("+Inf", "inf")))
+    assert [found[le] for le in bounds] == sorted(found[le] for le in bounds)
+    total = sum(float(r["value"][1]) for r in prom(mon, "/api/v1/query?query=" + urllib.parse.quote(
+        'aiquiz_edge_requests_total{instance="monitoring-app",service="api"}'))["data"]["result"])
+    assert found["+Inf"] == total
+
+    def p99():
+        value = prom_value(mon, "aiquiz:api_request_duration_seconds:p99_rate5m")
+        return value if value not in (None, "NaN") else None
+    value = wait_for(p99, timeout=60)
+    assert value is not None and 0 <= float(value) < 1, value
+
+
 def test_mtail_program_change_reloads_without_losing_counts(mon):
     """A changed program is reloaded by SIGHUP (the role's handler): same process, counters kept."""
     app = get("monitoring-app")
@@ -570,6 +596,41 @@ def test_a_deploy_silence_mutes_the_host_but_not_host_down_and_is_lifted(mon):
     rc, out = ansible_playbook(SILENCE, extra_vars={"alertmanager_silence_comment": comment,
                                                     "alertmanager_silence_state": "absent"})
     assert rc == 0 and "changed=0" in out.split("PLAY RECAP")[-1], out
+
+
+def test_failed_ssh_logins_are_counted_from_the_journal_and_page_security(mon, data):
+    """Twelve logins refused by sshd on the data host (a key it does not know, for root and for a
+    user it does not have): the counter follows sshd's journal, the node exporter serves it, and
+    SSHLoginFailuresBurst reaches the security receiver, labelled with the host."""
+    service = data.service("aiquiz-ssh-failed-logins")
+    assert service.is_running and service.is_enabled
+    textfile = "/var/lib/prometheus/node-exporter/aiquiz_ssh.prom"
+
+    def counts():
+        text = data.file(textfile).content_string
+        return {kind: float(value) for kind, value in
+                re.findall(r'aiquiz_ssh_failed_logins_total\{user="(\w+)"\} (\d+)', text)}
+    before = counts()
+    data.run_expect([0], "rm -f /root/molecule-intruder /root/molecule-intruder.pub && "
+                         "ssh-keygen -q -t ed25519 -N '' -f /root/molecule-intruder")
+    started = time.monotonic()
+    for number in range(12):
+        user = "root" if number % 2 else "molecule-nosuchuser"
+        data.run("ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+                 "-o ConnectTimeout=5 -i /root/molecule-intruder %s@127.0.0.1 true", user)
+    after = wait_for(lambda: counts() if sum(counts().values()) - sum(before.values()) >= 12 else None,
+                     timeout=30, step=1)
+    assert after, (before, counts())
+    assert after["known"] - before.get("known", 0) == 6 and after["invalid"] - before.get("invalid", 0) == 6
+    assert (data.file(textfile).user, data.file(textfile).mode) == ("root", 0o644)
+
+    def paged():
+        return [post for post in recorded(mon) if post["path"] == "/security" and any(
+            a["labels"].get("alertname") == "SSHLoginFailuresBurst" and a["labels"].get("instance") == "monitoring-data"
+            for a in (post["body"] or {}).get("alerts", []))]
+    posts = wait_for(paged, timeout=90)
+    assert posts, recorded(mon)[-3:]
+    print("failed SSH logins to the security receiver: %.1f s" % (time.monotonic() - started))
 
 
 def test_config_change_reloads_prometheus_without_restart(mon):

@@ -59,8 +59,9 @@ def line(status, service, request_time='0.004', request='GET /api/ok HTTP/1.1', 
     return out
 
 
-def run(tmp_path, lines):
-    """mtail --one_shot over these lines: {(metric, service, code): value}."""
+def run(tmp_path, lines, with_buckets=False):
+    """mtail --one_shot over these lines: {(metric, service, code): value}, and with_buckets the
+    latency buckets {(service, le): value}."""
     progs = tmp_path / 'progs'
     progs.mkdir()
     shutil.copy(PROGRAM, progs / 'aiquiz_edge.mtail')
@@ -70,13 +71,16 @@ def run(tmp_path, lines):
                              '--progs', str(progs), '--logs', str(log)],
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
-    found = {}
+    found, buckets = {}, {}
     for row in result.stdout.splitlines():
         match = re.fullmatch(r'(aiquiz_edge_\w+)\{([^}]*)\} (\S+)', row)
         if match:
             labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group(2)))
-            found[(match.group(1), labels.get('service'), labels.get('code'))] = float(match.group(3))
-    return found
+            if 'le' in labels:
+                buckets[(labels['service'], labels['le'])] = float(match.group(3))
+            else:
+                found[(match.group(1), labels.get('service'), labels.get('code'))] = float(match.group(3))
+    return (found, buckets) if with_buckets else found
 
 
 def test_template_fields_the_program_reads():
@@ -115,3 +119,15 @@ def test_lines_of_another_format_are_not_counted(tmp_path):
                            line(200, 'api')])
     assert found[('aiquiz_edge_requests_total', 'api', '200')] == 1
     assert len([key for key in found if key[0] == 'aiquiz_edge_requests_total']) == 1
+
+
+def test_latency_buckets_are_cumulative_and_end_with_every_request(tmp_path):
+    """aiquiz_edge_request_duration_seconds_bucket: each request in every bucket whose bound is at
+    least its time (a bound equal to it included), +Inf holding all; fast requests are not lost."""
+    times = ['0.000', '0.004', '0.005', '0.030', '0.300', '0.900', '1.000', '7.000', '30.000']
+    _found, buckets = run(tmp_path, [line(200, 'api', request_time=t) for t in times] + [line(200, 'web')],
+                          with_buckets=True)
+    api = {le: value for (service, le), value in buckets.items() if service == 'api'}
+    assert api == {'0.005': 3, '0.01': 3, '0.025': 3, '0.05': 4, '0.1': 4, '0.25': 4, '0.5': 5, '1': 7,
+                   '2.5': 7, '5': 7, '10': 8, '+Inf': 9}
+    assert buckets[('web', '+Inf')] == 1 and buckets[('web', '0.005')] == 1

@@ -1,0 +1,79 @@
+#!/usr/bin/python3
+# aiquiz.ops exporters role: failed SSH logins, from sshd's journal, for the
+# node exporter's textfile collector. Installed as
+# /usr/local/libexec/aiquiz/ssh_failed_logins; run by
+# aiquiz-ssh-failed-logins.service with the .prom path as its argument.
+"""Counts SSH connections that sshd closed before any user authenticated.
+
+sshd logs one such line per failed login connection, whatever the method
+tried and however many keys or passwords were refused in it (OpenSSH 9.2 on
+Debian 12 as "sshd", 10.0 on Debian 13 as "sshd-session"):
+  Connection closed by authenticating user root 192.0.2.7 port 40870 [preauth]
+  Connection closed by invalid user admin 192.0.2.7 port 40872 [preauth]
+  Disconnected from authenticating user root 192.0.2.7 port 40874 [preauth]
+  Disconnecting invalid user admin 192.0.2.7 port 40876: Too many authentication failures [preauth]
+
+aiquiz_ssh_failed_logins_total{user="known"|"invalid"} counts them since the
+service started (a counter: Prometheus' increase() copes with the restart).
+The user name itself is the client's text and never becomes a label.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+FAILED = re.compile(r'(?:Connection closed by|Disconnected from|Disconnecting) (authenticating|invalid) user '
+                    r'.* port \d+.*\[preauth\]')
+JOURNALCTL = ['journalctl', '--follow', '--lines=0', '--output=json', '--output-fields=MESSAGE',
+              '--identifier=sshd', '--identifier=sshd-session']
+
+
+def kind(message):
+    """'known' or 'invalid' for a failed login line, else None."""
+    match = FAILED.fullmatch(message) if isinstance(message, str) else None
+    if not match:
+        return None
+    return 'invalid' if match.group(1) == 'invalid' else 'known'
+
+
+def render(counts):
+    return ('# HELP aiquiz_ssh_failed_logins_total SSH connections closed before a user authenticated (sshd journal).\n'
+            '# TYPE aiquiz_ssh_failed_logins_total counter\n'
+            + ''.join('aiquiz_ssh_failed_logins_total{user="%s"} %d\n' % (name, counts[name])
+                      for name in ('invalid', 'known')))
+
+
+def write(path, counts):
+    """Atomically: the collector never reads half a file."""
+    temporary = path + '.tmp'
+    with open(temporary, 'w', encoding='utf-8') as handle:
+        handle.write(render(counts))
+    os.chmod(temporary, 0o644)
+    os.replace(temporary, path)
+
+
+def main(argv):
+    if len(argv) != 2 or not argv[1].endswith('.prom') or not os.path.isabs(argv[1]):
+        sys.stderr.write('usage: ssh_failed_logins /absolute/path/of/the/textfile.prom\n')
+        return 2
+    path = argv[1]
+    counts = {'known': 0, 'invalid': 0}
+    write(path, counts)
+    with subprocess.Popen(JOURNALCTL, stdout=subprocess.PIPE, text=True, errors='replace') as journal:
+        for line in journal.stdout:
+            try:
+                message = json.loads(line).get('MESSAGE')
+            except ValueError:
+                continue
+            found = kind(message)
+            if found:
+                counts[found] += 1
+                write(path, counts)
+    # journalctl ended: systemd starts the service again.
+    return journal.returncode or 1
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv))
