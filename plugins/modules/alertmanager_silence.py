@@ -158,7 +158,7 @@ import json
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
-from ansible.module_utils.urls import open_url
+from ansible.module_utils.urls import ConnectionError as UrlsConnectionError, open_url
 
 from ansible_collections.aiquiz.ops.plugins.module_utils import _alertmanager
 
@@ -191,7 +191,7 @@ class Api:
         except HTTPError as exc:
             detail = exc.read().decode('utf-8', 'replace').strip() if hasattr(exc, 'read') else ''
             raise ApiError('%s %s answered %s %s' % (method, self.base + path, exc.code, detail[:300]))
-        except (URLError, OSError, ValueError) as exc:
+        except (URLError, UrlsConnectionError, OSError, ValueError) as exc:
             raise Unreachable('%s %s failed: %s' % (method, self.base + path, getattr(exc, 'reason', exc)))
         return json.loads(text) if text.strip() else None
 

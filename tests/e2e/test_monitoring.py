@@ -74,6 +74,35 @@ def test_a_host_that_stops_answering_reaches_alertmanager_as_host_down(golive):
     assert wait_for(lambda: query('up{job="node", instance="app2"} == 1'), timeout=60)
 
 
+def test_ten_failed_ssh_logins_on_a_host_raise_the_security_alert(golive):
+    """From mon1, logins to edge1 with a key edge1 does not know (for root and for a user it does not
+    have): sshd's journal on edge1 is counted, the node exporter serves it, and SSHLoginFailuresBurst
+    (service security) is active in Alertmanager for edge1. The firewall limits new SSH connections
+    per source (10 a minute, burst 5): they come from mon1, so the controller's own are not slowed."""
+    def active():
+        alerts = api(9093, "/api/v2/alerts?active=true&filter=" + urllib.parse.quote('alertname="SSHLoginFailuresBurst"'))
+        return [a for a in alerts if a["labels"].get("instance") == "edge1"]
+    assert not active()
+    assert lab_exec("mon1", "sh", "-c", "rm -f /tmp/e2e-intruder* && ssh-keygen -q -t ed25519 -N '' "
+                    "-f /tmp/e2e-intruder").returncode == 0
+    edge1 = lab_exec("edge1", "hostname", "-I").stdout.split()[0]
+    started = time.monotonic()
+    for number in range(12):
+        lab_exec("mon1", "ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o",
+                 "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=8", "-i", "/tmp/e2e-intruder",
+                 "%s@%s" % ("root" if number % 2 else "e2e-nosuchuser", edge1), "true")
+    sent = time.monotonic()
+    found = wait_for(active, timeout=120)
+    took = round(time.monotonic() - sent, 1)
+    assert found, query("aiquiz_ssh_failed_logins_total")
+    assert found[0]["labels"]["severity"] == "warning" and found[0]["labels"]["service"] == "security"
+    counted = {r["metric"]["user"]: float(r["value"][1])
+               for r in query('aiquiz_ssh_failed_logins_total{instance="edge1"}')}
+    assert sum(counted.values()) >= 10, counted
+    print(json.dumps({"ssh_attempts_seconds": round(sent - started, 1), "ssh_failures_to_alertmanager_seconds": took,
+                      "counted": counted}))
+
+
 def test_every_host_journal_reaches_mon1_over_mutual_tls(golive):
     """A marker line logged on each lab host is found on mon1 with the documented search command
     (docs/user-guide/logging.md), once."""

@@ -156,6 +156,21 @@ def test_unreachable_alertmanager_can_be_a_warning(capsys):
             'silenced' if state == 'present' else 'unsilenced') in out
 
 
+def test_a_tls_failure_or_a_missing_ca_file_is_unreachable_too(capsys, alertmanager, tmp_path):
+    """The first go-live deploys before the web certificate exists: a missing CA file, or TLS spoken
+    to a plain HTTP Alertmanager, is a warning with unreachable=warn, and a failure without it."""
+    https = alertmanager.replace('http://', 'https://')
+    for ca_path in (str(tmp_path / 'missing-ca.pem'), None):
+        args = dict(matchers=['instance="x"'], comment='never', unreachable='warn', timeout=3)
+        if ca_path:
+            args['ca_path'] = ca_path
+        code, result, out = call(capsys, https, **args)
+        assert (code, result['changed']) == (0, False), out
+        assert 'no Alertmanager answers' in out
+        code, result, out = call(capsys, https, **dict(args, unreachable='fail'))
+        assert code == 1 and result['msg'].startswith('GET %s/api/v2/silences failed' % https), result['msg']
+
+
 def test_http_error_fails_even_when_unreachable_is_a_warning(capsys, alertmanager):
     code, result, _out = call(capsys, alertmanager, password='wrong', matchers=['instance="x"'], comment='never',
                               unreachable='warn')
