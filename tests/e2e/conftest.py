@@ -24,15 +24,21 @@ def lab():
     fixture) configures it. A lab left from an earlier run is removed first: its hosts hold
     certificates of the CA that run's home had, and go-live's first run is under test, not a
     rerun on someone else's state. AIQUIZ_E2E_REUSE_LAB=1 keeps a running lab (a developer's
-    quick rerun; not what CI does)."""
+    quick rerun; not what CI does). At the end of the session the lab is removed, so that no
+    host keeps running (and using the machine) after the tests; AIQUIZ_E2E_KEEP_LAB=1 (or
+    AIQUIZ_E2E_REUSE_LAB=1) leaves it up to look at."""
+    reuse = os.environ.get("AIQUIZ_E2E_REUSE_LAB", "") == "1"
     cmds = [[sys.executable, "tests/lab/labctl.py", "up"], [sys.executable, "tests/lab/labctl.py", "workloads"]]
-    if os.environ.get("AIQUIZ_E2E_REUSE_LAB", "") != "1":
+    if not reuse:
         cmds.insert(0, [sys.executable, "tests/lab/labctl.py", "down"])
     for cmd in cmds:
         proc = subprocess.run(cmd, cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=900,
                               check=False)
         assert proc.returncode == 0, (cmd, proc.stdout[-3000:] + proc.stderr[-3000:])
-    return LAB_HOSTS
+    yield LAB_HOSTS
+    if not reuse and os.environ.get("AIQUIZ_E2E_KEEP_LAB", "") != "1":
+        subprocess.run([sys.executable, "tests/lab/labctl.py", "down"], cwd=ROOT, env=ansible_env(),
+                       capture_output=True, text=True, timeout=900, check=False)
 
 
 class GoLive:
