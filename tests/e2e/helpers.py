@@ -137,12 +137,12 @@ def scan_host_logs(host, paths=("/var/log/audit/audit.log*", "/var/log/auth.log*
 # Prometheus and Alertmanager on mon1, behind TLS (own CA) and basic auth: asked from mon1 with
 # Prometheus' own password files, so that no password is ever on a command line.
 MONITORING_GET = ("import base64, ssl, sys, urllib.request\n"
-       "url, cafile, user, password_file = sys.argv[1:5]\n"
-       "req = urllib.request.Request(url)\n"
-       "req.add_header('Authorization', 'Basic ' + base64.b64encode((user + ':' + open(password_file).read())"
-       ".encode()).decode())\n"
-       "print(urllib.request.urlopen(req, timeout=10, context=ssl.create_default_context(cafile=cafile))"
-       ".read().decode())\n")
+                  "url, cafile, user, password_file = sys.argv[1:5]\n"
+                  "req = urllib.request.Request(url)\n"
+                  "req.add_header('Authorization', 'Basic ' + base64.b64encode((user + ':' + open(password_file).read())"
+                  ".encode()).decode())\n"
+                  "print(urllib.request.urlopen(req, timeout=10, context=ssl.create_default_context(cafile=cafile))"
+                  ".read().decode())\n")
 # inventories/lab/group_vars/monitoring.yml: the certificate and the files the roles write.
 MONITORING_WEB_CA = "/etc/aiquiz/tls/monitoring-web/ca.pem"
 MONITORING_CREDENTIALS = {9090: ("prometheus", "/etc/prometheus/secrets/prometheus.password"),

@@ -12,6 +12,7 @@ import urllib.request
 
 from helpers import LAB_HOSTS, ROOT, lab_exec, monitoring_api as api
 
+
 def query(expr):
     return api(9090, "/api/v1/query?query=" + urllib.parse.quote(expr))["data"]["result"]
 

@@ -1,8 +1,10 @@
-#!/usr/bin/python3
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, aiquiz.ops maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # aiquiz.ops exporters role: failed SSH logins, from sshd's journal, for the
 # node exporter's textfile collector. Installed as
 # /usr/local/libexec/aiquiz/ssh_failed_logins; run by
-# aiquiz-ssh-failed-logins.service with the .prom path as its argument.
+# aiquiz-ssh-failed-logins.service (python3, the .prom path as argument).
 """Counts SSH connections that sshd closed before any user authenticated.
 
 sshd logs one such line per failed login connection, whatever the method

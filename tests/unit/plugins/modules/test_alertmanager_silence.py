@@ -167,7 +167,8 @@ def test_a_tls_failure_or_a_missing_ca_file_is_unreachable_too(capsys, alertmana
         code, result, out = call(capsys, https, **args)
         assert (code, result['changed']) == (0, False), out
         assert 'no Alertmanager answers' in out
-        code, result, out = call(capsys, https, **dict(args, unreachable='fail'))
+        args['unreachable'] = 'fail'
+        code, result, out = call(capsys, https, **args)
         assert code == 1 and result['msg'].startswith('GET %s/api/v2/silences failed' % https), result['msg']
 
 
