@@ -26,14 +26,14 @@ def counter():
 
 @pytest.mark.parametrize('message, kind', [
     # Lines of a wrong key, an unknown user and a client without keys (VERBOSE, both releases).
-    ('Connection closed by authenticating user root 127.0.0.1 port 41910 [preauth]', 'known'),
-    ('Connection closed by invalid user nosuchuser 127.0.0.1 port 41914 [preauth]', 'invalid'),
-    ('Disconnected from authenticating user deploy 192.0.2.7 port 50022 [preauth]', 'known'),
-    ('Disconnecting invalid user admin 192.0.2.7 port 40876: Too many authentication failures [preauth]', 'invalid'),
+    ('Connection closed by authenticating user root 127.0.0.1 port 41910 [preauth]', 'known_user'),
+    ('Connection closed by invalid user nosuchuser 127.0.0.1 port 41914 [preauth]', 'invalid_user'),
+    ('Disconnected from authenticating user deploy 192.0.2.7 port 50022 [preauth]', 'known_user'),
+    ('Disconnecting invalid user admin 192.0.2.7 port 40876: Too many authentication failures [preauth]', 'invalid_user'),
     ('Disconnecting authenticating user root 2001:db8::7 port 40876: Too many authentication failures [preauth]',
-     'known'),
+     'known_user'),
     # A user name with spaces or the word "port" is the client's text: still one failure.
-    ('Connection closed by invalid user a port 1 b 192.0.2.7 port 40872 [preauth]', 'invalid'),
+    ('Connection closed by invalid user a port 1 b 192.0.2.7 port 40872 [preauth]', 'invalid_user'),
     # Not failures of a login: a successful one, the steps before the end of a failed one, others.
     ('Accepted publickey for deploy from 192.0.2.7 port 50022 ssh2: ED25519 SHA256:abc', None),
     ('Failed publickey for root from 127.0.0.1 port 41910 ssh2: ED25519 SHA256:wgcTaWpvJM51', None),
@@ -50,14 +50,15 @@ def test_what_counts_as_a_failed_login(counter, message, kind):
     assert counter.kind(message) == kind
 
 
-def test_textfile_is_a_counter_per_user_kind_written_atomically(counter, tmp_path):
+def test_textfile_is_a_counter_per_kind_written_atomically(counter, tmp_path):
     path = str(tmp_path / 'aiquiz_ssh.prom')
-    counter.write(path, {'known': 3, 'invalid': 12})
+    counter.write(path, {'known_user': 3, 'invalid_user': 12, 'penalised': 0})
     assert open(path, encoding='utf-8').read().splitlines() == [
         '# HELP aiquiz_ssh_failed_logins_total SSH connections closed before a user authenticated (sshd journal).',
         '# TYPE aiquiz_ssh_failed_logins_total counter',
-        'aiquiz_ssh_failed_logins_total{user="invalid"} 12',
-        'aiquiz_ssh_failed_logins_total{user="known"} 3']
+        'aiquiz_ssh_failed_logins_total{kind="invalid_user"} 12',
+        'aiquiz_ssh_failed_logins_total{kind="known_user"} 3',
+        'aiquiz_ssh_failed_logins_total{kind="penalised"} 0']
     assert oct(os.stat(path).st_mode & 0o777) == '0o644'
     assert sorted(os.listdir(tmp_path)) == ['aiquiz_ssh.prom']
 
