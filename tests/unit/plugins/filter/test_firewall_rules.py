@@ -93,7 +93,7 @@ def test_group_order_all_first_then_own_rules():
     assert [r['origin'] for r in result['rules']] == [
         'firewall_group_rules.all[0] (node_exporter)', 'firewall_group_rules.edge[0] (http)',
         'firewall_group_rules.edge[1] (https)', 'firewall_group_rules.edge[2] (mtail)',
-        'firewall_group_rules.app[0] (app_upstreams)',
+        'firewall_group_rules.edge[3] (nginx_exporter)', 'firewall_group_rules.app[0] (app_upstreams)',
         'firewall_rules[0] (own)']
     assert result['rules'][-1] == {'origin': 'firewall_rules[0] (own)', 'name': 'own', 'port': '8000-8099',
                                    'proto': 'udp', 'sources': ['192.0.2.0/24']}
