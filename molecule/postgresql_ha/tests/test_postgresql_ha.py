@@ -254,6 +254,65 @@ def test_etcd_takes_no_orders_from_outside_the_cluster(tmp_path):
     assert healthy("postgresql-ha1")
 
 
+# Patroni's REST API: its unsafe methods restart PostgreSQL, switch the leader
+# over and change the cluster's configuration. The attacker knows the REST
+# password (read off the wire while it crossed in clear, or leaked) and sits on
+# the private network without being a member (the controller here); a member
+# asking its own API is the role's and patronictl's way.
+REST_ATTEMPT = r"""
+import base64, json, ssl, sys, urllib.request, urllib.error
+url, password = sys.argv[1], sys.argv[2]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+out = {}
+for name, method, path in (("reload", "POST", "/reload"), ("read", "GET", "/config")):
+    req = urllib.request.Request(url + path, method=method, data=b"" if method == "POST" else None)
+    req.add_header("Authorization", "Basic " + base64.b64encode(("patroni:" + password).encode()).decode())
+    try:
+        with urllib.request.urlopen(req, timeout=5, context=ctx if url.startswith("https") else None) as resp:
+            out[name] = "%d %s" % (resp.status, resp.read()[:60])
+    except urllib.error.HTTPError as exc:
+        out[name] = "http %d" % exc.code
+    except (OSError, ssl.SSLError) as exc:
+        out[name] = "refused: %s" % (getattr(exc, "reason", None) or exc)
+print(json.dumps(out))
+"""
+REST_PASSWORD = "molecule-restapi-password"
+
+
+def rest_attempt(url, on=None):
+    if on is None:
+        proc = subprocess.run(["python3", "-c", REST_ATTEMPT, url, REST_PASSWORD], capture_output=True, text=True,
+                              timeout=60, check=True)
+        return json.loads(proc.stdout)
+    return json.loads(get(on).check_output("python3 -c %s %s %s", REST_ATTEMPT, url, REST_PASSWORD))
+
+
+def test_rest_api_takes_no_orders_from_outside_the_cluster():
+    """With the password, from the private network but no member: plain HTTP gets no answer (the API
+    speaks TLS alone, so the password never crosses in clear) and over TLS the unsafe method is
+    refused (403: members and loopback only). The member itself, with the password, is obeyed, and
+    patronictl (its ctl section trusts the own CA) lists the cluster."""
+    tried = {}
+    for name, address in ADDRESSES.items():
+        for scheme in ("http", "https"):
+            url = "%s://%s:8008" % (scheme, address)
+            tried[("controller", url)] = rest_attempt(url)
+    obeyed = {"%s -> %s" % k: v for k, v in tried.items() if v["reload"].startswith("2")}
+    assert not obeyed, "Patroni obeyed a caller outside the cluster: %s" % json.dumps(obeyed, indent=1)
+    plain = {k: v for k, v in tried.items() if k[1].startswith("http:") and not v["read"].startswith("refused")}
+    assert not plain, "the REST API answered plain HTTP: %s" % plain
+    assert all(v["reload"] == "http 403" for k, v in tried.items() if k[1].startswith("https:")), tried
+    member = rest_attempt("https://%s:8008" % ADDRESSES["postgresql-ha2"], on="postgresql-ha2")
+    assert member["reload"].startswith("202"), member
+    listed = json.loads(get("postgresql-ha1").check_output(PATRONI + " list -f json"))
+    assert sorted(m["Member"] for m in listed) == sorted(MEMBERS)
+    # The role's own calls and HAProxy's checks run over TLS with the own CA.
+    config = get("postgresql-ha1").check_output("cat /etc/haproxy/haproxy.cfg")
+    assert config.count("check-ssl verify required ca-file %s/patroni/ca.pem" % TLS_DIR) == 6
+    assert healthy("postgresql-ha1")
+
+
 def test_secrets_are_readable_by_postgres_alone():
     for name in MEMBERS:
         host = get(name)
@@ -264,11 +323,17 @@ def test_secrets_are_readable_by_postgres_alone():
         # Patroni's passfile of the replicas, and no password on a command line.
         ps = host.check_output("ps -eo args")
         assert "molecule-" not in ps
-    # Unsafe REST methods need the credentials.
-    rc = get("postgresql-ha1").run(
-        "python3 -c \"import urllib.request as u; u.urlopen(u.Request('http://%s:8008/restart', method='POST'))\"",
-        ADDRESSES["postgresql-ha1"]).rc
-    assert rc != 0
+    # Unsafe REST methods need the credentials, even from a member.
+    unauthenticated = ("import ssl, sys, urllib.error, urllib.request as u\n"
+                       "try:\n"
+                       "    u.urlopen(u.Request(sys.argv[1], method='POST', data=b''), timeout=5,\n"
+                       "              context=ssl.create_default_context(cafile=sys.argv[2]))\n"
+                       "    print('obeyed')\n"
+                       "except urllib.error.HTTPError as exc:\n"
+                       "    print(exc.code)\n")
+    assert get("postgresql-ha1").check_output(
+        "python3 -c %s %s %s", unauthenticated, "https://%s:8008/restart" % ADDRESSES["postgresql-ha1"],
+        TLS_DIR + "/patroni/ca.pem") == "401"
 
 
 def test_bad_input_is_refused_before_any_change():
