@@ -88,9 +88,10 @@ def test_ten_failed_ssh_logins_on_a_host_raise_the_security_alert(golive):
                     "-f /tmp/e2e-intruder").returncode == 0
     edge1 = lab_exec("edge1", "hostname", "-I").stdout.split()[0]
     started = time.monotonic()
+    # A connection over the firewall's rate waits for a SYN retransmission (1, 3, 7, 15 s).
     for number in range(12):
         lab_exec("mon1", "ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o",
-                 "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=8", "-i", "/tmp/e2e-intruder",
+                 "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=20", "-i", "/tmp/e2e-intruder",
                  "%s@%s" % ("root" if number % 2 else "e2e-nosuchuser", edge1), "true")
     sent = time.monotonic()
     found = wait_for(active, timeout=120)
