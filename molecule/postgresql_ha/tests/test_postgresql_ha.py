@@ -261,9 +261,11 @@ def test_etcd_takes_no_orders_from_outside_the_cluster(tmp_path):
 # asking its own API is the role's and patronictl's way.
 REST_ATTEMPT = r"""
 import base64, json, ssl, sys, urllib.request, urllib.error
-url, password = sys.argv[1], sys.argv[2]
+url, password, cert, key = sys.argv[1], sys.argv[2], (sys.argv[3:4] or [None])[0], (sys.argv[4:5] or [None])[0]
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+if cert:
+    ctx.load_cert_chain(cert, key)
 out = {}
 for name, method, path in (("reload", "POST", "/reload"), ("read", "GET", "/config")):
     req = urllib.request.Request(url + path, method=method, data=b"" if method == "POST" else None)
@@ -280,30 +282,41 @@ print(json.dumps(out))
 REST_PASSWORD = "molecule-restapi-password"
 
 
-def rest_attempt(url, on=None):
+def rest_attempt(url, on=None, cert=None, key=None):
+    args = [url, REST_PASSWORD] + ([cert, key] if cert else [])
     if on is None:
-        proc = subprocess.run(["python3", "-c", REST_ATTEMPT, url, REST_PASSWORD], capture_output=True, text=True,
-                              timeout=60, check=True)
+        proc = subprocess.run(["python3", "-c", REST_ATTEMPT] + args, capture_output=True, text=True, timeout=60,
+                              check=True)
         return json.loads(proc.stdout)
-    return json.loads(get(on).check_output("python3 -c %s %s %s", REST_ATTEMPT, url, REST_PASSWORD))
+    return json.loads(get(on).check_output("python3 -c %s " + " ".join(["%s"] * len(args)), REST_ATTEMPT, *args))
 
 
-def test_rest_api_takes_no_orders_from_outside_the_cluster():
+def test_rest_api_takes_no_orders_from_outside_the_cluster(tmp_path):
     """With the password, from the private network but no member: plain HTTP gets no answer (the API
-    speaks TLS alone, so the password never crosses in clear) and over TLS the unsafe method is
-    refused (403: members and loopback only). The member itself, with the password, is obeyed, and
-    patronictl (its ctl section trusts the own CA) lists the cluster."""
+    speaks TLS alone, so the password never crosses in clear), over TLS the unsafe method is refused
+    (403: a client certificate of the own CA and a member's or loopback's address are needed), and a
+    certificate of another CA fails the handshake. The member itself, with Patroni's certificate and
+    the password, is obeyed, and patronictl (its ctl section holds them) lists the cluster."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-days", "1", "-subj", "/CN=postgresql-ha1", "-keyout", str(tmp_path / "other.key"),
+                    "-out", str(tmp_path / "other.pem")], check=True, capture_output=True, timeout=60)
     tried = {}
     for name, address in ADDRESSES.items():
         for scheme in ("http", "https"):
             url = "%s://%s:8008" % (scheme, address)
             tried[("controller", url)] = rest_attempt(url)
+        url = "https://%s:8008" % address
+        tried[("controller, another CA", url)] = rest_attempt(url, cert=str(tmp_path / "other.pem"),
+                                                             key=str(tmp_path / "other.key"))
     obeyed = {"%s -> %s" % k: v for k, v in tried.items() if v["reload"].startswith("2")}
     assert not obeyed, "Patroni obeyed a caller outside the cluster: %s" % json.dumps(obeyed, indent=1)
     plain = {k: v for k, v in tried.items() if k[1].startswith("http:") and not v["read"].startswith("refused")}
     assert not plain, "the REST API answered plain HTTP: %s" % plain
-    assert all(v["reload"] == "http 403" for k, v in tried.items() if k[1].startswith("https:")), tried
-    member = rest_attempt("https://%s:8008" % ADDRESSES["postgresql-ha2"], on="postgresql-ha2")
+    assert all(v["reload"] == "http 403" for k, v in tried.items() if k[0] == "controller"
+               and k[1].startswith("https:")), tried
+    assert all(v["reload"].startswith("refused") for k, v in tried.items() if k[0] == "controller, another CA"), tried
+    member = rest_attempt("https://%s:8008" % ADDRESSES["postgresql-ha2"], on="postgresql-ha2",
+                          cert=TLS_DIR + "/patroni/fullchain.pem", key=TLS_DIR + "/patroni/privkey.pem")
     assert member["reload"].startswith("202"), member
     listed = json.loads(get("postgresql-ha1").check_output(PATRONI + " list -f json"))
     assert sorted(m["Member"] for m in listed) == sorted(MEMBERS)
@@ -325,15 +338,16 @@ def test_secrets_are_readable_by_postgres_alone():
         assert "molecule-" not in ps
     # Unsafe REST methods need the credentials, even from a member.
     unauthenticated = ("import ssl, sys, urllib.error, urllib.request as u\n"
+                       "ctx = ssl.create_default_context(cafile=sys.argv[2])\n"
+                       "ctx.load_cert_chain(sys.argv[3], sys.argv[4])\n"
                        "try:\n"
-                       "    u.urlopen(u.Request(sys.argv[1], method='POST', data=b''), timeout=5,\n"
-                       "              context=ssl.create_default_context(cafile=sys.argv[2]))\n"
+                       "    u.urlopen(u.Request(sys.argv[1], method='POST', data=b''), timeout=5, context=ctx)\n"
                        "    print('obeyed')\n"
                        "except urllib.error.HTTPError as exc:\n"
                        "    print(exc.code)\n")
     assert get("postgresql-ha1").check_output(
-        "python3 -c %s %s %s", unauthenticated, "https://%s:8008/restart" % ADDRESSES["postgresql-ha1"],
-        TLS_DIR + "/patroni/ca.pem") == "401"
+        "python3 -c %s %s %s %s %s", unauthenticated, "https://%s:8008/restart" % ADDRESSES["postgresql-ha1"],
+        TLS_DIR + "/patroni/ca.pem", TLS_DIR + "/patroni/fullchain.pem", TLS_DIR + "/patroni/privkey.pem") == "401"
 
 
 def test_bad_input_is_refused_before_any_change():
