@@ -219,6 +219,15 @@ print(json.dumps(out))
 """
 
 
+def other_ca_certificate(tmp_path):
+    """(certificate, key) files of a self-signed certificate for a member's name: another CA's."""
+    pem, key = str(tmp_path / "other.pem"), str(tmp_path / "other.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-days", "1", "-subj", "/CN=postgresql-ha1", "-keyout", key, "-out", pem],
+                   check=True, capture_output=True, timeout=60)
+    return pem, key
+
+
 def etcd_attempt(url, cert=None, key=None, on=None, user=None):
     """{put, read}: '200 ...' when etcd did it, else why not."""
     args = [url] + ([cert, key] if cert else [])
@@ -232,17 +241,14 @@ def etcd_attempt(url, cert=None, key=None, on=None, user=None):
 
 
 def test_etcd_takes_no_orders_from_outside_the_cluster(tmp_path):
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-days", "1", "-subj", "/CN=postgresql-ha1", "-keyout", str(tmp_path / "other.key"),
-                    "-out", str(tmp_path / "other.pem")], check=True, capture_output=True, timeout=60)
+    other_pem, other_key = other_ca_certificate(tmp_path)
     tried = {}
     for name, address in ADDRESSES.items():
         for scheme in ("http", "https"):
             url = "%s://%s:2379" % (scheme, address)
             tried[("controller", url)] = etcd_attempt(url)
             if scheme == "https":
-                tried[("controller, another CA", url)] = etcd_attempt(url, str(tmp_path / "other.pem"),
-                                                                      str(tmp_path / "other.key"))
+                tried[("controller, another CA", url)] = etcd_attempt(url, other_pem, other_key)
         for url in ("http://127.0.0.1:2379", "https://127.0.0.1:2379", "https://%s:2379" % address):
             tried[("nobody on " + name, url)] = etcd_attempt(url, on=name, user="nobody")
     obeyed = {"%s -> %s" % k: v for k, v in tried.items() if any(r.startswith("200") for r in v.values())}
@@ -297,17 +303,14 @@ def test_rest_api_takes_no_orders_from_outside_the_cluster(tmp_path):
     (403: a client certificate of the own CA and a member's or loopback's address are needed), and a
     certificate of another CA fails the handshake. The member itself, with Patroni's certificate and
     the password, is obeyed, and patronictl (its ctl section holds them) lists the cluster."""
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-days", "1", "-subj", "/CN=postgresql-ha1", "-keyout", str(tmp_path / "other.key"),
-                    "-out", str(tmp_path / "other.pem")], check=True, capture_output=True, timeout=60)
+    other_pem, other_key = other_ca_certificate(tmp_path)
     tried = {}
     for name, address in ADDRESSES.items():
         for scheme in ("http", "https"):
             url = "%s://%s:8008" % (scheme, address)
             tried[("controller", url)] = rest_attempt(url)
         url = "https://%s:8008" % address
-        tried[("controller, another CA", url)] = rest_attempt(url, cert=str(tmp_path / "other.pem"),
-                                                             key=str(tmp_path / "other.key"))
+        tried[("controller, another CA", url)] = rest_attempt(url, cert=other_pem, key=other_key)
     obeyed = {"%s -> %s" % k: v for k, v in tried.items() if v["reload"].startswith("2")}
     assert not obeyed, "Patroni obeyed a caller outside the cluster: %s" % json.dumps(obeyed, indent=1)
     plain = {k: v for k, v in tried.items() if k[1].startswith("http:") and not v["read"].startswith("refused")}

@@ -35,6 +35,12 @@ PLAY = """
 """
 
 
+# The role's preflight before the render: it must stop the play before any file is written.
+PREFLIGHT_PLAY = PLAY.replace('  tasks:\n', '  tasks:\n'
+                              '    - name: Preflight\n'
+                              '      ansible.builtin.include_tasks: %(root)s/roles/alertmanager/tasks/preflight.yml\n')
+
+
 def amtool():
     path = shutil.which('amtool')
     assert path, 'amtool is missing: apt-get install prometheus-alertmanager (tests/lab/setup.sh installs it)'
@@ -77,10 +83,7 @@ def test_routes(config, labels, receiver):
 
 def test_every_route_receiver_is_defined(tmp_path):
     """The role stops before any change when a route names a receiver that does not exist."""
-    play = PLAY.replace('  tasks:\n', '  tasks:\n'
-                        '    - name: Preflight\n'
-                        '      ansible.builtin.include_tasks: %s/roles/alertmanager/tasks/preflight.yml\n' % ROOT)
-    rc, output = run_local_play(tmp_path, play % {'root': ROOT}, {
+    rc, output = run_local_play(tmp_path, PREFLIGHT_PLAY % {'root': ROOT}, {
         'out': str(tmp_path / 'a.yml'), 'alertmanager_listen_address': '127.0.0.1',
         'alertmanager_routes': [{'receiver': 'pager', 'matchers': ['severity="critical"']}]})
     assert rc != 0
@@ -120,10 +123,7 @@ def test_mail_receiver_renders_a_config_amtool_accepts(tmp_path):
      'alertmanager_smtp.password is needed with alertmanager_smtp.username'),
 ])
 def test_mail_receiver_without_a_working_relay_is_refused(tmp_path, smtp, message):
-    play = PLAY.replace('  tasks:\n', '  tasks:\n'
-                        '    - name: Preflight\n'
-                        '      ansible.builtin.include_tasks: %s/roles/alertmanager/tasks/preflight.yml\n' % ROOT)
-    rc, output = run_local_play(tmp_path, play % {'root': ROOT}, {
+    rc, output = run_local_play(tmp_path, PREFLIGHT_PLAY % {'root': ROOT}, {
         'out': str(tmp_path / 'a.yml'), 'alertmanager_listen_address': '127.0.0.1', 'alertmanager_smtp': smtp,
         'alertmanager_receivers': [{'name': 'oncall', 'email_to': ['oncall@example.test']},
                                    {'name': 'team'}, {'name': 'security'}]})
@@ -133,10 +133,7 @@ def test_mail_receiver_without_a_working_relay_is_refused(tmp_path, smtp, messag
 
 
 def test_mail_relay_with_password_and_ipv6_passes_preflight(tmp_path):
-    play = PLAY.replace('  tasks:\n', '  tasks:\n'
-                        '    - name: Preflight\n'
-                        '      ansible.builtin.include_tasks: %s/roles/alertmanager/tasks/preflight.yml\n' % ROOT)
-    rc, output = run_local_play(tmp_path, play % {'root': ROOT}, {
+    rc, output = run_local_play(tmp_path, PREFLIGHT_PLAY % {'root': ROOT}, {
         'out': str(tmp_path / 'a.yml'), 'alertmanager_listen_address': '127.0.0.1',
         'alertmanager_smtp': dict(SMTP, smarthost='[2001:db8::25]:587'),
         'alertmanager_receivers': [{'name': 'oncall', 'email_to': ['oncall@example.test']},
